@@ -1,0 +1,51 @@
+"""Argument types shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """``256`` or ``320x256`` (width x height) → (width, height)."""
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be N or WxH, got {text!r}") from None
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or not all(16 <= p <= 4096 for p in parts):
+        raise argparse.ArgumentTypeError(f"size must be N or WxH with 16 <= N <= 4096, got {text!r}")
+    return parts[0], parts[1]
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --backend, --body-model, --body-model-path."""
+    parser.add_argument("--model", type=Path, default=None,
+                        help="generator file (.onnx, .safetensors, .pt, .engine); default: the shipped avatar")
+    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime", "tensorrt"],
+                        help="generator runtime (default: the fastest available)")
+    parser.add_argument("--body-model", default=None,
+                        help="body model name (default: the one the generator was trained for)")
+    parser.add_argument("--body-model-path", type=Path, default=None,
+                        help="body model files, for SMPL-X: a folder with SMPLX_NEUTRAL.npz or the file itself")

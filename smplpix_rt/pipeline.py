@@ -1,0 +1,163 @@
+"""The pipeline: body parameters + camera → avatar image, with per-stage timings.
+
+``Pipeline`` wires the three stages and owns them: the body model (CPU), the G-buffer renderer
+(GL objects in a context it is given or creates) and the generator runtime. The CLI and the viewer
+both use it; the viewer calls the stages separately so that rasterization stays on the GL thread and
+inference runs on a worker.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from smplpix_rt.body import load_body_model
+from smplpix_rt.body.base import BodyModel
+from smplpix_rt.camera import Camera
+from smplpix_rt.contracts import BodyParams, Frame, GBuffer, Mesh, StageTimings
+from smplpix_rt.errors import InputError, ModelFileError
+from smplpix_rt.resources import models_dir
+from smplpix_rt.runtime.base import Runtime
+
+DEFAULT_MODEL_NAME = "default.onnx"
+
+
+def default_model_path() -> Path:
+    """The shipped default avatar. Raises :class:`ModelFileError` if the installation lacks it."""
+    path = models_dir() / DEFAULT_MODEL_NAME
+    if not path.is_file():
+        raise ModelFileError(f"the default avatar {path} is missing from this installation; pass --model PATH")
+    return path
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How to build a :class:`Pipeline`.
+
+    Attributes:
+        model: generator file (``.onnx``, ``.safetensors``, ``.pt``, ``.engine``); None = shipped default.
+        backend: ``auto``, ``torch``, ``onnxruntime`` or ``tensorrt``.
+        width, height: output size in pixels (multiples of the generator's ``size_multiple``).
+        body_model: body model name; None = the one the generator was trained for.
+        body_model_path: model files for body models that need them (SMPL-X).
+    """
+
+    model: Path | None = None
+    backend: str = "auto"
+    width: int = 256
+    height: int = 256
+    body_model: str | None = None
+    body_model_path: Path | None = None
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float in [0, 1] → (H, W, 3) uint8 (rounded, clipped)."""
+    return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+class Pipeline:
+    """Body model → G-buffer renderer → generator runtime.
+
+    Args:
+        body: the body model.
+        renderer: a ``GBufferRenderer`` whose encoding matches the generator's manifest.
+        runtime: the loaded generator.
+        owns_context: release the renderer's GL context in :meth:`release` (headless use).
+    """
+
+    def __init__(self, body: BodyModel, renderer, runtime: Runtime, owns_context: bool = False) -> None:
+        from smplpix_rt.generator.manifest import check_compatible
+
+        check_compatible(runtime.manifest, body.spec.name, renderer.encoding.name)
+        multiple = runtime.manifest.size_multiple
+        if renderer.width % multiple or renderer.height % multiple:
+            raise InputError(
+                f"image size {renderer.width}x{renderer.height} must be a multiple of {multiple} for this generator"
+            )
+        self.body, self.renderer, self.runtime = body, renderer, runtime
+        self._owns_context = owns_context
+
+    @classmethod
+    def open(cls, config: PipelineConfig, ctx=None) -> Pipeline:
+        """Load the generator, the body model it was trained for, and a renderer.
+
+        Args:
+            config: what to load.
+            ctx: a moderngl context to render in (a window's); None creates a headless EGL one.
+        """
+        from smplpix_rt.raster.context import create_headless_context
+        from smplpix_rt.raster.renderer import GBufferRenderer
+        from smplpix_rt.runtime.loader import load_runtime
+
+        model = Path(config.model) if config.model is not None else default_model_path()
+        runtime = load_runtime(model, backend=config.backend)
+        owns = ctx is None
+        try:
+            manifest = runtime.manifest
+            name = config.body_model or manifest.body_model
+            if name != manifest.body_model:
+                raise ModelFileError(
+                    f"{model} was trained for the {manifest.body_model!r} body model, not {name!r}"
+                )
+            body = load_body_model(name, config.body_model_path)
+            ctx = ctx if ctx is not None else create_headless_context()
+            renderer = GBufferRenderer(ctx, config.width, config.height, encoding=manifest.encoding)
+            return cls(body, renderer, runtime, owns_context=owns)
+        except BaseException:
+            runtime.release()
+            if owns and ctx is not None:
+                ctx.release()
+            raise
+
+    @property
+    def width(self) -> int:
+        return self.renderer.width
+
+    @property
+    def height(self) -> int:
+        return self.renderer.height
+
+    def pose(self, params: BodyParams) -> Mesh:
+        """Stage 1: body parameters → posed mesh."""
+        return self.body.forward(params)
+
+    def rasterize(self, mesh: Mesh, camera: Camera) -> GBuffer:
+        """Stage 2: mesh + camera → G-buffer (GL thread)."""
+        return self.renderer.render(mesh, camera)
+
+    def generate(self, gbuffer: GBuffer) -> np.ndarray:
+        """Stage 3: G-buffer → (H, W, 3) uint8 image (any thread)."""
+        return to_uint8(self.runtime.infer(gbuffer.planes))
+
+    def render(self, params: BodyParams, camera: Camera) -> Frame:
+        """All stages for one frame, timed."""
+        t0 = time.perf_counter()
+        mesh = self.pose(params)
+        t1 = time.perf_counter()
+        gbuffer = self.rasterize(mesh, camera)
+        t2 = time.perf_counter()
+        image = self.generate(gbuffer)
+        t3 = time.perf_counter()
+        ms = 1000.0
+        timings = StageTimings((t1 - t0) * ms, (t2 - t1) * ms, (t3 - t2) * ms, (t3 - t0) * ms)
+        return Frame(image, timings)
+
+    def release(self) -> None:
+        """Free the runtime and GL objects (and the context if this pipeline created it)."""
+        ctx = self.renderer.ctx if self._owns_context else None
+        self.renderer.release()
+        self.runtime.release()
+        if ctx is not None:
+            ctx.release()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+__all__ = ["Pipeline", "PipelineConfig", "default_model_path", "to_uint8", "DEFAULT_MODEL_NAME"]
