@@ -1,0 +1,66 @@
+"""Headless OpenGL contexts (EGL) and a description of the driver behind a context."""
+
+from __future__ import annotations
+
+import moderngl
+
+from smplpix_rt.errors import GLUnavailableError
+
+#: The GL version every program in ``shaders/`` needs (GLSL 330 core).
+REQUIRED_GL_VERSION = 330
+
+_INSTALL_HINT = "install the EGL and OpenGL libraries (Debian/Ubuntu: apt-get install libegl1 libgl1)"
+
+
+def create_headless_context(require: int = REQUIRED_GL_VERSION) -> moderngl.Context:
+    """Create a standalone OpenGL context through EGL (no window or X server needed).
+
+    Works the same with or without ``DISPLAY``; on a machine without a GPU Mesa's llvmpipe
+    software rasterizer serves it. The caller owns the context and releases it.
+
+    Args:
+        require: minimum OpenGL version as ``major * 100 + minor * 10`` (330 = 3.3).
+
+    Returns:
+        The new context.
+
+    Raises:
+        GLUnavailableError: no EGL library, no usable display/device, or a GL version below
+            ``require``; the one-line message names the cause and what to install.
+    """
+    try:
+        return moderngl.create_standalone_context(require=require, backend="egl")
+    except Exception as exc:  # glcontext raises plain Exceptions with driver text
+        raise GLUnavailableError(
+            f"cannot create a headless OpenGL {require // 100}.{require % 100 // 10} context with EGL "
+            f"({_one_line(exc)}); {_INSTALL_HINT}"
+        ) from exc
+
+
+def gl_info(ctx: moderngl.Context) -> dict[str, str]:
+    """What drives ``ctx``: renderer, version, vendor and the largest texture size.
+
+    Args:
+        ctx: any moderngl context (headless or a window's).
+
+    Returns:
+        ``{"renderer", "version", "vendor", "max_texture_size"}`` as strings, for ``smplpix info``.
+    """
+    info = ctx.info
+    return {
+        "renderer": str(info.get("GL_RENDERER", "unknown")),
+        "version": str(info.get("GL_VERSION", "unknown")),
+        "vendor": str(info.get("GL_VENDOR", "unknown")),
+        "max_texture_size": str(info.get("GL_MAX_TEXTURE_SIZE", "unknown")),
+    }
+
+
+def is_software_renderer(ctx: moderngl.Context) -> bool:
+    """True when ``ctx`` runs on a CPU rasterizer (llvmpipe, softpipe, swrast, lavapipe)."""
+    renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
+    return any(name in renderer for name in ("llvmpipe", "softpipe", "swrast", "lavapipe"))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -1,0 +1,58 @@
+"""Headless context creation, driver info and shader-program building."""
+
+from __future__ import annotations
+
+import moderngl
+import pytest
+
+from smplpix_rt.errors import BackendUnavailableError, GLUnavailableError
+from smplpix_rt.raster import programs
+from smplpix_rt.raster.context import create_headless_context, gl_info, is_software_renderer
+
+
+def test_context_failure_names_the_cause_and_what_to_install(monkeypatch):
+    def fail(*args, **kwargs):
+        raise Exception("eglGetDisplay failed:\n  no EGL display available")
+
+    monkeypatch.setattr(moderngl, "create_standalone_context", fail)
+    with pytest.raises(GLUnavailableError) as info:
+        create_headless_context()
+    message = str(info.value)
+    assert "\n" not in message
+    assert "apt-get install libegl1 libgl1" in message
+    assert "eglGetDisplay failed: no EGL display available" in message
+    assert "3.3" in message
+    assert isinstance(info.value, BackendUnavailableError)
+
+
+def test_stage_source_puts_defines_after_version_and_keeps_line_numbers():
+    source = "#version 330 core\nvoid main() {}\n"
+    text = programs.stage_source(source, "VERTEX_SHADER", ("ENCODING_NEURAL",))
+    lines = text.splitlines()
+    assert lines[0] == "#version 330 core"
+    assert lines[1:4] == ["#define VERTEX_SHADER", "#define ENCODING_NEURAL", "#line 2"]
+    assert lines[4] == "void main() {}"
+
+
+@pytest.mark.gl
+def test_headless_context_and_info():
+    ctx = create_headless_context()
+    try:
+        info = gl_info(ctx)
+        assert set(info) == {"renderer", "version", "vendor", "max_texture_size"}
+        assert all(isinstance(v, str) and v for v in info.values())
+        assert ctx.version_code >= 330
+        assert isinstance(is_software_renderer(ctx), bool)
+    finally:
+        ctx.release()
+
+
+@pytest.mark.gl
+def test_broken_shader_is_reported_with_its_name(monkeypatch):
+    monkeypatch.setattr(programs, "read_shader", lambda name: "#version 330 core\nthis is not glsl\n")
+    ctx = create_headless_context()
+    try:
+        with pytest.raises(GLUnavailableError, match=r"shader broken\.glsl"):
+            programs.build_program(ctx, "broken.glsl")
+    finally:
+        ctx.release()
