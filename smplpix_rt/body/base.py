@@ -24,6 +24,13 @@ class BodyModel(ABC):
     def forward(self, params: BodyParams) -> Mesh:
         """Pose and shape the body. Raises :class:`InputError` on invalid parameters."""
 
+    def joints(self, params: BodyParams) -> np.ndarray:
+        """(J, 3) float32 posed joint positions (the rotation pivots) in the world frame.
+
+        Used by pose tools that need the skeleton (e.g. presets adapting to A- or T-pose rigs).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not expose its joint positions")
+
     def default_params(self) -> BodyParams:
         """Rest pose, neutral shape, neutral expression, standing on the origin."""
         s = self.spec
