@@ -66,7 +66,12 @@ class Camera:
             raise InputError(f"field of view must be within [1, 170] degrees, got {fov_y_deg}")
         f = 0.5 * height / math.tan(math.radians(fov_y_deg) / 2)
         return Camera(
-            width, height, f, f, (width - 1) / 2, (height - 1) / 2,
+            width,
+            height,
+            f,
+            f,
+            (width - 1) / 2,
+            (height - 1) / 2,
             np.eye(3) if rotation is None else rotation,
             np.zeros(3) if translation is None else translation,
         )
@@ -80,9 +85,16 @@ class Camera:
         """The same view at another image size (intrinsics scaled with the image)."""
         sx, sy = width / self.width, height / self.height
         return Camera(
-            width, height, self.fx * sx, self.fy * sy,
-            (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5,
-            self.rotation, self.translation, self.near, self.far,
+            width,
+            height,
+            self.fx * sx,
+            self.fy * sy,
+            (self.cx + 0.5) * sx - 0.5,
+            (self.cy + 0.5) * sy - 0.5,
+            self.rotation,
+            self.translation,
+            self.near,
+            self.far,
         )
 
     def projection(self) -> np.ndarray:

@@ -99,9 +99,7 @@ class Pipeline:
             manifest = runtime.manifest
             name = config.body_model or manifest.body_model
             if name != manifest.body_model:
-                raise ModelFileError(
-                    f"{model} was trained for the {manifest.body_model!r} body model, not {name!r}"
-                )
+                raise ModelFileError(f"{model} was trained for the {manifest.body_model!r} body model, not {name!r}")
             body = load_body_model(name, config.body_model_path)
             ctx = ctx if ctx is not None else create_headless_context()
             renderer = GBufferRenderer(ctx, config.width, config.height, encoding=manifest.encoding)

@@ -48,8 +48,8 @@ def params_to_dict(body: BodyModel, params: BodyParams) -> dict:
         for j in range(spec.num_joints)
         if np.any(params.pose[j] != 0)
     }
-    shape = {n: float(v) for n, v, d in zip(spec.shape_names, params.shape, neutral.shape) if v != d}
-    expression = {n: float(v) for n, v in zip(spec.expression_names, params.expression) if v != 0}
+    shape = {n: float(v) for n, v, d in zip(spec.shape_names, params.shape, neutral.shape, strict=True) if v != d}
+    expression = {n: float(v) for n, v in zip(spec.expression_names, params.expression, strict=True) if v != 0}
     return {
         "body_model": spec.name,
         "shape": shape,
@@ -81,7 +81,7 @@ def _finite(values, n: int, what: str, source: str) -> np.ndarray:
         raise InputError(f"{source}: {what} must be numbers, got {values!r}") from None
     if a.size != n or not np.isfinite(a).all():
         raise InputError(f"{source}: {what} must be {n} finite numbers, got {values!r}")
-    return a.astype(np.float32)
+    return a
 
 
 def params_from_dict(body: BodyModel, data: dict, source: str = "state") -> BodyParams:
@@ -140,9 +140,7 @@ def load_state(path: str | os.PathLike, body: BodyModel) -> AvatarState:
 def save_state(path: str | os.PathLike, body: BodyModel, state: AvatarState) -> None:
     """Write a state file atomically (temporary file, then rename)."""
     data = params_to_dict(body, state.params)
-    data["camera"] = {
-        k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(state.camera).items()
-    }
+    data["camera"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(state.camera).items()}
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")

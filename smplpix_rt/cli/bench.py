@@ -14,10 +14,13 @@ from smplpix_rt.cli.args import add_model_arguments, image_size, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="measure per-stage timings and end-to-end fps",
-                       description="Render a moving body with each available backend and report median per-stage "
-                                   "milliseconds and end-to-end frames per second; also time the body model's "
-                                   "pose-only update against the reference forwards.")
+    p = sub.add_parser(
+        "bench",
+        help="measure per-stage timings and end-to-end fps",
+        description="Render a moving body with each available backend and report median per-stage "
+        "milliseconds and end-to-end frames per second; also time the body model's "
+        "pose-only update against the reference forwards.",
+    )
     add_model_arguments(p)
     p.add_argument("--size", type=image_size, default=(256, 256), help="N or WxH pixels (default 256)")
     p.add_argument("--frames", type=positive_int, default=60, help="timed frames per backend (default 60)")
@@ -58,9 +61,11 @@ def run(args: argparse.Namespace) -> int:
 
     width, height = args.size
     model = args.model or default_model_path()
-    backends = [args.backend] if args.backend != "auto" else [
-        b["name"] for b in available_backends() if b["available"] and b["name"] != "tensorrt"
-    ]
+    backends = (
+        [args.backend]
+        if args.backend != "auto"
+        else [b["name"] for b in available_backends() if b["available"] and b["name"] != "tensorrt"]
+    )
     if model.suffix == ".engine":
         backends = ["tensorrt"]
     results, errors = [], {}
@@ -82,9 +87,9 @@ def run(args: argparse.Namespace) -> int:
         "end_to_end_fps": max(r["end_to_end_fps"] for r in results),
     }
     if not args.no_body_compare:
-        from smplpix_rt.body.bench import compare_body_models
+        from smplpix_rt.body.bench import run_all
 
-        report["body"] = compare_body_models()
+        report["body"] = run_all(iters=100)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -97,8 +102,10 @@ def _print_table(report: dict) -> None:
     print(f"model {report['model']} at {w}x{h}, median ms over {report['frames']} frames")
     print(f"{'backend':<14}{'precision':<10}{'body':>8}{'raster':>8}{'generator':>11}{'total':>8}{'fps':>8}")
     for r in report["backends"]:
-        print(f"{r['backend']:<14}{r['precision']:<10}{r['body_ms']:>8.2f}{r['raster_ms']:>8.2f}"
-              f"{r['generator_ms']:>11.2f}{r['total_ms']:>8.2f}{r['end_to_end_fps']:>8.1f}")
+        print(
+            f"{r['backend']:<14}{r['precision']:<10}{r['body_ms']:>8.2f}{r['raster_ms']:>8.2f}"
+            f"{r['generator_ms']:>11.2f}{r['total_ms']:>8.2f}{r['end_to_end_fps']:>8.1f}"
+        )
     for name, why in report["skipped_backends"].items():
         print(f"{name:<14}skipped: {why}")
     if "body" in report:

@@ -8,8 +8,22 @@ import json
 import platform
 from pathlib import Path
 
-_PACKAGES = ["smplpix-rt", "numpy", "torch", "moderngl", "onnx", "onnxruntime", "onnxruntime-gpu", "av",
-             "imgui-bundle", "glfw", "smplx", "anny", "tensorrt", "cuda-bindings"]
+_PACKAGES = [
+    "smplpix-rt",
+    "numpy",
+    "torch",
+    "moderngl",
+    "onnx",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "av",
+    "imgui-bundle",
+    "glfw",
+    "smplx",
+    "anny",
+    "tensorrt",
+    "cuda-bindings",
+]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -61,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("SMPLPIX_DEBUG"):
             raise
         print(
-            f"smplpix {args.command}: internal error: {type(e).__name__}: {e} "
-            "(set SMPLPIX_DEBUG=1 for the traceback)",
+            f"smplpix {args.command}: internal error: {type(e).__name__}: {e} (set SMPLPIX_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )
         return 3

@@ -10,13 +10,20 @@ from smplpix_rt.cli.args import add_model_arguments, image_size, positive_float,
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("render", help="render a motion headless to MP4 or PNG frames",
-                       description="Render the avatar headless (EGL) along a pose sequence or the built-in demo motion, "
-                                   "at a fixed time step, to a video file or a folder of PNG frames.")
+    p = sub.add_parser(
+        "render",
+        help="render a motion headless to MP4 or PNG frames",
+        description="Render the avatar headless (EGL) along a pose sequence or the built-in demo motion, "
+        "at a fixed time step, to a video file or a folder of PNG frames.",
+    )
     add_model_arguments(p)
     p.add_argument("--size", type=image_size, default=(256, 256), help="N or WxH pixels (default 256)")
-    p.add_argument("--frames", type=positive_int, default=None,
-                   help="number of frames (default: the whole sequence, or 90 for the demo motion)")
+    p.add_argument(
+        "--frames",
+        type=positive_int,
+        default=None,
+        help="number of frames (default: the whole sequence, or 90 for the demo motion)",
+    )
     p.add_argument("--fps", type=positive_float, default=None, help="frame rate (default: the sequence's, or 30)")
     p.add_argument("--sequence", type=Path, default=None, help="pose sequence (.json, or AMASS .npz for SMPL-X)")
     p.add_argument("--state", type=Path, default=None, help="avatar state JSON: shape, expression, pose, camera")
