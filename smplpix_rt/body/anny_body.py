@@ -93,6 +93,8 @@ class AnnyBody(BodyModel):
         self._load_arrays(data)
         self._rest_key: bytes | None = None
         self._rest: _RestState | None = None
+        self._shape_key: bytes | None = None
+        self._shape: tuple[torch.Tensor, _RestState] | None = None
         self.topology = self._make_topology()
 
     # ------------------------------------------------------------------ public API
@@ -168,19 +170,25 @@ class AnnyBody(BodyModel):
     # ------------------------------------------------------------------ rest state (shape + expression)
 
     def _rest_for(self, shape: np.ndarray, expression: np.ndarray) -> _RestState:
-        key = np.asarray(shape, np.float32).tobytes() + np.asarray(expression, np.float32).tobytes()
+        shape_key = np.asarray(shape, np.float32).tobytes()
+        key = shape_key + np.asarray(expression, np.float32).tobytes()
         if key != self._rest_key:
-            self._rest = self._rest_state(shape, expression)
+            if shape_key != self._shape_key:
+                self._shape = self._shape_state(shape)
+                self._shape_key = shape_key
+            self._rest = self._with_expression(self._shape, expression)
             self._rest_key = key
         return self._rest
 
-    def _rest_state(self, shape: np.ndarray, expression: np.ndarray) -> _RestState:
+    def _shape_state(self, shape: np.ndarray) -> tuple[torch.Tensor, _RestState]:
+        """Phenotype part of the rest state: the shaped base mesh (no expression) and the skeleton.
+
+        Facial actions move face vertices only (Anny has no face bones), so an expression edit
+        reuses all of this and only adds the face deltas and recomputes normals.
+        """
         coeffs = self._data.phenotype_coefficients(shape)
         weights = torch.from_numpy((coeffs @ self._mix).astype(np.float32))
         base = self._template + (weights @ self._basis).reshape(-1, 3)
-        face = (torch.from_numpy(np.asarray(expression, np.float32)) @ self._face_deltas).reshape(-1, 3)
-        base.index_add_(0, self._face_index, face)
-        normals = self._normals(base)
 
         heads = self._head_template + (coeffs @ self._head_blend).reshape(-1, 3)
         covariance = self._orient_template + (coeffs @ self._orient_blend).reshape(-1, 3, 3)
@@ -192,16 +200,30 @@ class AnnyBody(BodyModel):
         parent_rot[0] = np.eye(3)
         offsets = (parent_rot[self._parents] @ (heads - heads[self._parents])[:, :, None])[:, :, 0]
         offsets[0] = heads[0]
-        rest = _RestState(
+        skeleton = _RestState(
             vertices=base[self._render_to_base].t().contiguous(),
-            normals=normals[self._render_to_base].t().contiguous(),
+            normals=self._normals(base)[self._render_to_base].t().contiguous(),
             heads=heads,
             rest_rotations=np.swapaxes(to_reference, -1, -2),
             offsets=offsets,
             lift=np.zeros(3),
         )
-        zero_pose = self._skin(rest, self._world_frames(rest, np.zeros((self._data.num_bones, 3))), np.zeros(3))[0]
-        return replace(rest, lift=np.array([0.0, -float(zero_pose[:, 1].min()), 0.0]))
+        zero_pose = self._skin(skeleton, self._world_frames(skeleton, np.zeros((self._data.num_bones, 3))), np.zeros(3))
+        return base, replace(skeleton, lift=np.array([0.0, -float(zero_pose[0][:, 1].min()), 0.0]))
+
+    def _with_expression(self, shaped: tuple[torch.Tensor, _RestState], expression: np.ndarray) -> _RestState:
+        """The rest state with the facial-action deltas added to the shaped base mesh."""
+        base, skeleton = shaped
+        expression = np.asarray(expression, np.float32)
+        if not expression.any():
+            return skeleton
+        face = (torch.from_numpy(expression) @ self._face_deltas).reshape(-1, 3)
+        base = base.index_add(0, self._face_index, face)
+        return replace(
+            skeleton,
+            vertices=base[self._render_to_base].t().contiguous(),
+            normals=self._normals(base)[self._render_to_base].t().contiguous(),
+        )
 
     # ------------------------------------------------------------------ per pose
 
