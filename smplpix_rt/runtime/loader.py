@@ -1,0 +1,300 @@
+"""Open any generator file with the right (or the fastest) backend.
+
+:func:`load_runtime` validates the file first (exists, known extension, readable content, a
+manifest), then builds the requested backend, or with ``backend="auto"`` times each backend that
+can run the file for a few frames at the manifest's resolution and keeps the fastest; the
+decision is shown in ``describe().detail``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smplpix_rt.errors import BackendUnavailableError, InputError, ModelFileError
+from smplpix_rt.generator.manifest import PLANE_CHANNELS, Manifest, read_manifest, read_sidecar
+from smplpix_rt.runtime.base import Runtime
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+_KINDS = {
+    ".onnx": "ONNX model",
+    ".safetensors": "safetensors file",
+    ".pt": "PyTorch state dict",
+    ".pth": "PyTorch state dict",
+    ".engine": "engine",
+}
+
+
+def check_model_file(path: str | Path) -> tuple[str, Manifest]:
+    """Validate a generator file before any backend touches it.
+
+    Returns:
+        The file's suffix (``".onnx"``, ``".safetensors"``, ``".pt"``, ``".pth"`` or
+        ``".engine"``) and its manifest.
+
+    Raises:
+        ModelFileError: missing file, unknown extension, empty / truncated / random content, or
+            a missing or invalid manifest — naming the file and what was expected.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: file not found")
+    if not path.is_file():
+        raise ModelFileError(f"{path} is not a file")
+    suffix = path.suffix.lower()
+    if suffix not in _KINDS:
+        raise ModelFileError(
+            f"{path}: unknown generator file type {suffix or '(no extension)'!r}; expected one of {sorted(_KINDS)}"
+        )
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path} is not a valid {_KINDS[suffix]}: the file is empty")
+    if suffix == ".onnx":
+        return suffix, _check_onnx(path)
+    if suffix in (".pt", ".pth"):
+        manifest = read_sidecar(path)
+        _check_pickle(path)
+        return suffix, manifest
+    # .safetensors (header parsed by read_manifest) and .engine (sidecar; TensorRT checks the rest)
+    return suffix, read_manifest(path)
+
+
+def _check_onnx(path: Path) -> Manifest:
+    import onnx
+
+    from smplpix_rt.generator.manifest import manifest_from_onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{path} is not a valid ONNX model: {message}") from None
+    return manifest_from_onnx(model, str(path))
+
+
+def _check_pickle(path: Path) -> None:
+    import torch
+
+    try:
+        torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{path} is not a valid PyTorch state dict: {message}") from None
+
+
+def _cuda_index(device: str) -> int:
+    return int(device.split(":", 1)[1]) if device.startswith("cuda:") else 0
+
+
+def _torch_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _ort_cuda() -> bool:
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def _check_precision(backend: str, requested: str, manifest: Manifest, path: Path) -> None:
+    if requested not in ("auto", manifest.precision):
+        raise InputError(
+            f"{path} is a {manifest.precision} model; the {backend} backend runs it as stored "
+            f"(asked for {requested!r}: use precision='auto', or the torch backend for fp32/bf16)"
+        )
+
+
+def load_runtime(path: str | Path, backend: str = "auto", device: str = "auto", precision: str = "auto") -> Runtime:
+    """Load a generator file into a runtime.
+
+    Args:
+        path: ``.onnx``, ``.safetensors``, ``.pt`` / ``.pth`` (+ ``.json`` sidecar) or ``.engine``.
+        backend: ``"auto"``, ``"torch"``, ``"onnxruntime"`` or ``"tensorrt"``. ``auto`` picks
+            TensorRT for ``.engine`` files and otherwise times the capable backends.
+        device: ``"auto"`` (CUDA if present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        precision: ``"auto"``, or ``"fp32"`` / ``"bf16"`` / ``"fp16"`` for the torch backend;
+            ONNX Runtime and TensorRT run a file at the precision it was exported / built with.
+
+    Raises:
+        ModelFileError: the file is missing, unreadable or has no valid manifest.
+        InputError: unknown backend / device, or a backend that cannot read this file type.
+        BackendUnavailableError: the requested backend or device is not usable here.
+    """
+    path = Path(path)
+    if backend not in ("auto", *BACKENDS):
+        raise InputError(f"unknown backend {backend!r}; choose one of {['auto', *BACKENDS]}")
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise InputError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    suffix, manifest = check_model_file(path)
+    if suffix == ".engine" and backend not in ("auto", "tensorrt"):
+        raise InputError(f"{path} is a TensorRT engine; only the tensorrt backend runs it")
+    if backend == "tensorrt" or suffix == ".engine":
+        if suffix != ".engine":
+            raise InputError(f"the tensorrt backend runs .engine files; build one from {path.name} with build_engine")
+        if device == "cpu":
+            raise InputError("TensorRT runs on CUDA devices only; use device='auto' or 'cuda'")
+        _check_precision("tensorrt", precision, manifest, path)
+        from smplpix_rt.runtime.trt_backend import TensorRTRuntime
+
+        return TensorRTRuntime(path, device=_cuda_index(device))
+    if backend == "onnxruntime":
+        if suffix != ".onnx":
+            raise InputError(f"the onnxruntime backend runs .onnx files, not {path.name}")
+        _check_precision("onnxruntime", precision, manifest, path)
+        return _ort_factory(path, _ort_device(device))()
+    if backend == "torch":
+        return _torch_factory(path, precision, _torch_device(device))()
+    return _auto_select(path, suffix, manifest, device, precision)
+
+
+def _torch_device(device: str) -> str:
+    if device == "auto":
+        return "cuda:0" if _torch_cuda() else "cpu"
+    return device
+
+
+def _ort_device(device: str) -> str:
+    if device == "auto":
+        return "cuda:0" if _ort_cuda() else "cpu"
+    return device
+
+
+def _torch_factory(path: Path, precision: str, device: str) -> Callable[[], Runtime]:
+    def create() -> Runtime:
+        from smplpix_rt.runtime.torch_backend import TorchRuntime
+
+        return TorchRuntime(path, precision=precision, device=device)
+
+    return create
+
+
+def _ort_factory(path: Path, device: str) -> Callable[[], Runtime]:
+    def create() -> Runtime:
+        from smplpix_rt.runtime.ort_backend import OrtRuntime
+
+        return OrtRuntime(path, device=device)
+
+    return create
+
+
+def _candidates(
+    path: Path, suffix: str, manifest: Manifest, device: str, precision: str
+) -> list[Callable[[], Runtime]]:
+    """The backends that can run this file on this machine, GPU ones only when a GPU is used."""
+    use_cuda = device.startswith("cuda") or (device == "auto" and (_torch_cuda() or _ort_cuda()))
+    cuda = device if device.startswith("cuda") else "cuda:0"
+    torch_ok = suffix != ".onnx" or (manifest.precision != "int8")
+    ort_ok = suffix == ".onnx" and precision in ("auto", manifest.precision)
+    found = []
+    if torch_ok and (not use_cuda or _torch_cuda()):
+        found.append(_torch_factory(path, precision, cuda if use_cuda else "cpu"))
+    if ort_ok and (not use_cuda or _ort_cuda()):
+        found.append(_ort_factory(path, cuda if use_cuda else "cpu"))
+    return found
+
+
+def time_runtime(runtime: Runtime, size: tuple[int, int], runs: int = 3, warmup: int = 1) -> float:
+    """Milliseconds per frame (best of ``runs`` after ``warmup``) on random G-buffers of ``size`` (H, W)."""
+    rng = np.random.default_rng(0)
+    planes = tuple(rng.random((size[0], size[1], PLANE_CHANNELS), dtype=np.float32) for _ in runtime.manifest.inputs)
+    for _ in range(warmup):
+        runtime.infer(planes)
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        runtime.infer(planes)
+        best = min(best, time.perf_counter() - start)
+    return 1000.0 * best
+
+
+def _label(runtime: Runtime) -> str:
+    info = runtime.describe()
+    return f"{info.backend}/{info.device}/{info.precision}"
+
+
+def _auto_select(path: Path, suffix: str, manifest: Manifest, device: str, precision: str) -> Runtime:
+    factories = _candidates(path, suffix, manifest, device, precision)
+    if not factories:
+        raise BackendUnavailableError(
+            f"no available backend can run {path.name} with device={device!r}, precision={precision!r}; "
+            "see smplpix_rt.runtime.available_backends()"
+        )
+    timed: list[tuple[float, Runtime]] = []
+    skipped: list[str] = []
+    for create in factories:
+        try:
+            runtime = create()
+        except BackendUnavailableError as exc:
+            skipped.append(str(exc))
+            continue
+        if len(factories) == 1:
+            runtime.annotate("auto: the only backend that can run this file here")
+            return runtime
+        timed.append((time_runtime(runtime, manifest.resolution), runtime))
+    if not timed:
+        raise BackendUnavailableError(f"no backend could load {path.name}: {' | '.join(skipped)}")
+    timed.sort(key=lambda item: item[0])
+    best_ms, best = timed[0]
+    for _, other in timed[1:]:
+        other.release()
+    height, width = manifest.resolution
+    others = ", ".join(f"{_label(r)} {ms:.1f} ms" for ms, r in timed[1:])
+    note = f"auto: fastest at {width}x{height} ({best_ms:.1f} ms/frame" + (f"; others: {others})" if others else ")")
+    best.annotate(note)
+    return best
+
+
+def available_backends() -> list[dict[str, Any]]:
+    """Which backends this machine can use, and why not.
+
+    Returns:
+        One dict per backend: ``name`` (str), ``available`` (bool), ``reason`` (str: version and
+        devices when available, what is missing otherwise).
+    """
+    import torch
+
+    from smplpix_rt.runtime.host import cpu_has_fast_bf16
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    bf16 = "native bf16" if cpu_has_fast_bf16() else "no native bf16"
+    entries = [
+        {"name": "torch", "available": True, "reason": f"torch {torch.__version__}; CPU ({bf16}); {gpus} CUDA GPU(s)"}
+    ]
+    if importlib.util.find_spec("onnxruntime") is None:
+        entries.append({"name": "onnxruntime", "available": False, "reason": "not installed (pip install onnxruntime)"})
+    else:
+        import onnxruntime
+
+        providers = ", ".join(onnxruntime.get_available_providers())
+        entries.append(
+            {"name": "onnxruntime", "available": True, "reason": f"onnxruntime {onnxruntime.__version__}: {providers}"}
+        )
+    entries.append(_tensorrt_entry(gpus))
+    return entries
+
+
+def _tensorrt_entry(gpus: int) -> dict[str, Any]:
+    from smplpix_rt.runtime.trt_backend import import_tensorrt
+
+    if importlib.util.find_spec("tensorrt") is None:
+        return {
+            "name": "tensorrt",
+            "available": False,
+            "reason": "not installed (needs an NVIDIA GPU and NVIDIA's wheel)",
+        }
+    try:
+        trt = import_tensorrt()
+    except (BackendUnavailableError, OSError) as exc:
+        return {"name": "tensorrt", "available": False, "reason": str(exc)}
+    if gpus == 0:
+        return {"name": "tensorrt", "available": False, "reason": f"tensorrt {trt.__version__} found, but no CUDA GPU"}
+    return {"name": "tensorrt", "available": True, "reason": f"tensorrt {trt.__version__}, {gpus} CUDA GPU(s)"}
