@@ -52,7 +52,10 @@ def _gl() -> dict:
     except GLUnavailableError as e:
         return {"available": False, "reason": str(e)}
     try:
-        return {"available": True, **gl_info(ctx)}
+        from smplpix_rt.runtime.device import context_frame_path
+
+        path, reason = context_frame_path(ctx)
+        return {"available": True, **gl_info(ctx), "frame_path": {"path": path, "reason": reason}}
     finally:
         ctx.release()
 

@@ -138,11 +138,15 @@ def load_runtime(path: str | Path, backend: str = "auto", device: str = "auto", 
     if suffix == ".engine" and backend not in ("auto", "tensorrt"):
         raise InputError(f"{path} is a TensorRT engine; only the tensorrt backend runs it")
     if backend == "tensorrt" or suffix == ".engine":
-        if suffix != ".engine":
-            raise InputError(f"the tensorrt backend runs .engine files; build one from {path.name} with build_engine")
+        if suffix not in (".engine", ".onnx"):
+            raise InputError(f"the tensorrt backend runs .engine files or builds them from .onnx, not {path.name}")
         if device == "cpu":
             raise InputError("TensorRT runs on CUDA devices only; use device='auto' or 'cuda'")
         _check_precision("tensorrt", precision, manifest, path)
+        if suffix == ".onnx":  # build once per GPU / TensorRT version / file / shape, then reuse
+            from smplpix_rt.runtime.engine_cache import EngineCache
+
+            return EngineCache().load(path, device=_cuda_index(device))
         from smplpix_rt.runtime.trt_backend import TensorRTRuntime
 
         return TensorRTRuntime(path, device=_cuda_index(device))

@@ -1,0 +1,182 @@
+"""GPU path decisions and error paths that run without a GPU; the device checks themselves need CUDA."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smplpix_rt.errors import BackendUnavailableError
+from smplpix_rt.runtime.device import (
+    FRAME_PATH_HOST,
+    FRAME_PATH_INTEROP,
+    InteropFacts,
+    decide_frame_path,
+    device_generator_for,
+    is_wsl,
+    select_frame_path,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+NVIDIA = {"gl_renderer": "NVIDIA H200/PCIe/SSE2", "gl_vendor": "NVIDIA Corporation"}
+
+
+def facts(**changes) -> InteropFacts:
+    values = dict(
+        **NVIDIA,
+        wsl=False,
+        cuda_devices=1,
+        cuda_reason="",
+        runtime_backend="tensorrt",
+        runtime_device="cuda:0",
+        gl_cuda_devices=(0,),
+    )
+    values.update(changes)
+    return InteropFacts(**values)
+
+
+def test_nvidia_gl_and_cuda_generator_on_one_device_use_interop():
+    path, reason = decide_frame_path(facts())
+    assert path == FRAME_PATH_INTEROP
+    assert "cuda:0" in reason
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"wsl": True}, "WSL"),
+        ({"cuda_devices": 0, "cuda_reason": "cudaErrorInsufficientDriver"}, "cudaErrorInsufficientDriver"),
+        ({"gl_renderer": "llvmpipe (LLVM 15.0.6, 256 bits)", "gl_vendor": "Mesa"}, "software renderer"),
+        ({"gl_renderer": "AMD Radeon RX 7900", "gl_vendor": "AMD"}, "not on the NVIDIA driver"),
+        ({"runtime_backend": "onnxruntime", "runtime_device": "cpu"}, "onnxruntime/cpu"),
+        ({"runtime_device": "cuda:1", "gl_cuda_devices": (0,)}, "renders on cuda:0 but the generator runs on cuda:1"),
+    ],
+)
+def test_every_blocker_falls_back_to_host_with_its_reason(changes, expected):
+    path, reason = decide_frame_path(facts(**changes))
+    assert path == FRAME_PATH_HOST
+    assert expected in reason
+
+
+def test_wsl_is_detected_from_proc_version():
+    assert is_wsl("Linux version 5.15.153.1-microsoft-standard-WSL2 (root@...) #1 SMP")
+    assert not is_wsl("Linux version 6.8.0-45-generic (buildd@lcy02-amd64-075) #45-Ubuntu SMP")
+
+
+class _FakeRuntime:
+    def __init__(self, backend: str, device: str) -> None:
+        from smplpix_rt.runtime.base import RuntimeInfo
+
+        self._info = RuntimeInfo(backend, device, "fp32", "model.onnx")
+
+    def describe(self):
+        return self._info
+
+
+class _FakeContext:
+    info = {"GL_RENDERER": "llvmpipe (LLVM 15.0.6, 256 bits)", "GL_VENDOR": "Mesa"}
+
+
+def test_select_frame_path_on_this_kind_of_machine_is_host_with_a_logged_reason(caplog):
+    caplog.set_level("INFO", logger="smplpix_rt.device")
+    path, reason = select_frame_path(_FakeContext(), _FakeRuntime("onnxruntime", "cpu"))
+    assert path == FRAME_PATH_HOST and reason
+    assert any(reason in record.getMessage() for record in caplog.records)
+
+
+def test_device_generator_refuses_a_cpu_runtime():
+    with pytest.raises(BackendUnavailableError, match="needs a CUDA runtime.*cpu"):
+        device_generator_for(_FakeRuntime("torch", "cpu"))
+
+
+def test_gpu_check_without_cuda_reports_the_reason_and_exits_0(tmp_path):
+    out = tmp_path / "report.json"
+    env_path = f"{ROOT}"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gpu_check.py"), "--sizes", "64", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report == json.loads(out.read_text())
+    assert report["cuda"]["available"] is False
+    assert report["cuda"]["reason"]
+    assert report["performance"] == {"skipped": "cuda unavailable"}
+    assert "installed" in report["tensorrt"]
+
+
+def test_gpu_check_rejects_bad_sizes():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gpu_check.py"), "--sizes", "big"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--sizes" in result.stderr
+
+
+@pytest.mark.gl
+def test_egl_devices_are_listed_and_a_missing_cuda_device_is_a_clear_error():
+    from smplpix_rt.errors import GLUnavailableError
+    from smplpix_rt.raster.egl_device import create_context_on_cuda_device, egl_index_for_cuda, list_egl_devices
+
+    devices = list_egl_devices()
+    assert devices and [d.index for d in devices] == list(range(len(devices)))
+    if egl_index_for_cuda(devices, 99) is None:
+        with pytest.raises(GLUnavailableError, match="no EGL device is CUDA device 99"):
+            create_context_on_cuda_device(99)
+
+
+def test_egl_index_matches_the_cuda_device():
+    from smplpix_rt.raster.egl_device import EglDevice, egl_index_for_cuda
+
+    devices = [EglDevice(0, "", None, None), EglDevice(1, "EGL_NV_device_cuda", 1, None), EglDevice(2, "", 0, None)]
+    assert egl_index_for_cuda(devices, 0) == 2
+    assert egl_index_for_cuda(devices, 1) == 1
+    assert egl_index_for_cuda(devices, 3) is None
+
+
+@pytest.mark.gpu
+@pytest.mark.gl
+def test_interop_round_trip_is_bit_exact():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import gpu_check
+
+    ctx = gpu_check._context()
+    try:
+        result = gpu_check.interop_roundtrip(ctx, 64)
+    finally:
+        ctx.release()
+    assert result["bit_exact"] and result["cuda_buffer_exact"]
+
+
+@pytest.mark.gpu
+def test_torch_device_generator_matches_host_inference(tmp_path):
+    import torch
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import gpu_check
+
+    from smplpix_rt.runtime.loader import load_runtime
+
+    model = gpu_check._random_model(tmp_path)
+    runtime = load_runtime(model, backend="torch", device="cuda", precision="fp32")
+    rng = np.random.default_rng(0)
+    planes = tuple(rng.random((64, 64, 4), dtype=np.float32) for _ in runtime.manifest.inputs)
+    expected = runtime.infer(planes)
+    generator = device_generator_for(runtime)
+    inputs = [torch.from_numpy(p)[None].cuda() for p in planes]
+    output = torch.empty((1, 64, 64, 3), device="cuda")
+    stream = torch.cuda.current_stream()
+    generator.infer_device([t.data_ptr() for t in inputs], output.data_ptr(), stream.cuda_stream, (64, 64))
+    stream.synchronize()
+    torch.testing.assert_close(output[0].cpu(), torch.from_numpy(expected), atol=1e-4, rtol=0)
+    runtime.release()
