@@ -173,7 +173,7 @@ def test_backend_and_file_type_must_fit(models):
     with pytest.raises(InputError, match="onnxruntime backend runs .onnx files"):
         load_runtime(models["safetensors"], backend="onnxruntime")
     with pytest.raises(InputError, match="tensorrt backend runs .engine files"):
-        load_runtime(models["onnx"], backend="tensorrt")
+        load_runtime(models["safetensors"], backend="tensorrt")
     with pytest.raises(InputError, match="is a fp32 model"):
         load_runtime(models["onnx"], backend="onnxruntime", precision="bf16")
     with pytest.raises(InputError, match="unknown backend 'tflite'"):
