@@ -1,0 +1,140 @@
+"""``smplpix-viewer``: the interactive desktop viewer.
+
+    smplpix-viewer                       # the shipped default avatar
+    smplpix-viewer model.onnx --backend onnxruntime --size 256
+    smplpix-viewer --load-state pose.json --record clip.mp4 --exit-after 5   # a scripted capture
+
+Exit codes: 0 success, 1 an error the user can fix (one line on stderr), 2 no display,
+130 interrupted before the window opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from smplpix_rt import __version__
+from smplpix_rt.cli.args import image_size, positive_float, positive_int
+from smplpix_rt.errors import SmplpixError
+
+from .window import NO_DISPLAY_MESSAGE, NoDisplayError, display_available, wake
+
+PROG = "smplpix-viewer"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Pose, shape and look at a neural avatar live; record the viewport to MP4.",
+        epilog="Automation timers (--record, --exit-after, --screenshot) start when the first avatar frame is shown.",
+    )
+    p.add_argument(
+        "model",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="generator file (.onnx, .pt, .safetensors, .engine); default: the shipped avatar",
+    )
+    p.add_argument("--version", action="version", version=f"smplpix-rt {__version__}")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "torch", "onnxruntime", "tensorrt"],
+        help="generator runtime (default: the fastest available)",
+    )
+    p.add_argument(
+        "--size", type=image_size, default=None, help="generator output N or WxH (default: the model's training size)"
+    )
+    p.add_argument("--body-model", default=None, help="body model name (default: the one the model was trained for)")
+    p.add_argument(
+        "--body-model-path",
+        "--smplx-path",
+        type=Path,
+        default=None,
+        help="body model files; for SMPL-X a folder with SMPLX_NEUTRAL.npz or the file itself",
+    )
+    p.add_argument("--window-size", type=image_size, default=(1280, 800), help="window WxH (default 1280x800)")
+    p.add_argument("--max-fps", type=positive_float, default=60.0, help="UI frame-rate cap (default 60)")
+    p.add_argument(
+        "--view",
+        default=None,
+        choices=["neural", "gbuffer", "mesh", "side-by-side", "overlay"],
+        help="start in this view mode",
+    )
+    _add_automation_arguments(p.add_argument_group("automation (scripted captures)"))
+    return p
+
+
+def _add_automation_arguments(auto: argparse._ArgumentGroup) -> None:
+    auto.add_argument("--load-state", type=Path, default=None, help="start from this state file (JSON)")
+    auto.add_argument("--record", type=Path, default=None, help="record the viewport to this .mp4 (or .gif) file")
+    auto.add_argument("--record-fps", type=positive_float, default=30.0, help="recording frame rate (default 30)")
+    auto.add_argument("--record-size", type=image_size, default=(512, 512), help="recording WxH (default 512)")
+    auto.add_argument(
+        "--exit-after",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="quit this many seconds after the first avatar frame (recordings are finalized)",
+    )
+    auto.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the whole window once ready")
+    auto.add_argument("--sequence", default=None, help="load and play a pose sequence file (or 'demo') once ready")
+    auto.add_argument(
+        "--script-random-edits",
+        type=positive_int,
+        default=0,
+        metavar="N",
+        help="make N random edits, one per UI frame, then quit (a measurement run)",
+    )
+    auto.add_argument("--stats-json", type=Path, default=None, help="write the run's measurements to this file")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not display_available():
+        print(f"{PROG}: {NO_DISPLAY_MESSAGE}", file=sys.stderr)
+        return 2
+    try:
+        return _run(args)
+    except SmplpixError as exc:
+        if isinstance(exc, NoDisplayError):
+            print(f"{PROG}: {exc}", file=sys.stderr)
+            return 2
+        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .startup import open_viewer
+
+    viewer = open_viewer(args)  # raises SmplpixError with one line before the window is shown
+    previous = {sig: signal.signal(sig, _stop_handler(viewer)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        viewer.window.show()
+        viewer.run()
+        viewer.automation.write_report()
+    finally:
+        try:
+            viewer.controller.close()  # finalizes a running recording, also after a signal
+        finally:
+            viewer.window.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    return 0
+
+
+def _stop_handler(viewer):
+    def handle(signum, frame) -> None:
+        viewer.stop_requested = True
+        wake()
+
+    return handle
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The dockable panels: one function per panel, each reading and writing the :class:`AppState` only."""

@@ -1,0 +1,43 @@
+"""Shape panel: every shape parameter of the active body model within its range; randomize; reset."""
+
+from __future__ import annotations
+
+import numpy as np
+from imgui_bundle import imgui
+
+from ..state import AppState
+
+
+def random_shape(state: AppState, rng: np.random.Generator) -> np.ndarray:
+    """(S,) float32 shape drawn around the neutral shape (sigma = range / 6), clipped to the ranges."""
+    ranges = state.spec.shape_ranges.astype(np.float64)
+    sigma = (ranges[:, 1] - ranges[:, 0]) / 6.0
+    values = state.neutral.shape + rng.normal(0.0, 1.0, len(sigma)) * sigma
+    return np.clip(values, ranges[:, 0], ranges[:, 1]).astype(np.float32)
+
+
+def label_width(names) -> float:
+    """Room for the longest slider label (so that sliders leave their labels readable)."""
+    return max((imgui.calc_text_size(n).x for n in names), default=0.0) + imgui.get_style().item_inner_spacing.x + 4
+
+
+def shape_panel(state: AppState) -> None:
+    """Edit ``state.avatar.params.shape``."""
+    spec, params = state.spec, state.params
+    if imgui.button("randomize"):
+        state.edit(params=params.replace(shape=random_shape(state, np.random.default_rng())))
+    imgui.same_line()
+    if imgui.button("reset shape"):
+        state.edit(params=params.replace(shape=state.neutral.shape))
+    imgui.separator()
+    shape = None
+    imgui.push_item_width(-label_width(spec.shape_names))
+    for i, name in enumerate(spec.shape_names):
+        lo, hi = (float(v) for v in spec.shape_ranges[i])
+        changed, value = imgui.slider_float(f"{name}##shape{i}", float(params.shape[i]), lo, hi, "%.3f")
+        if changed:
+            shape = params.shape.copy() if shape is None else shape
+            shape[i] = value
+    imgui.pop_item_width()
+    if shape is not None:
+        state.edit(params=params.replace(shape=shape))

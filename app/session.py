@@ -1,0 +1,193 @@
+"""The render session: the pipeline on its own thread, and the viewport fed with its frames.
+
+The whole pipeline runs on the :class:`~smplpix_viewer.inference.InferenceWorker` thread, like
+``smplpix bench`` runs it: pose the body, rasterize the G-buffer in the worker's own headless EGL
+context, run the generator. The UI thread only submits :class:`RenderJob`\\ s (latest wins) and
+draws: it never waits for a stage, and it never competes with the pipeline for the GL thread.
+Each finished :class:`RenderedFrame` carries the mesh and the G-buffer it was made from, so the
+mesh and G-buffer views show exactly what the neural image shows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import moderngl
+import numpy as np
+
+from smplpix_rt.camera import Camera, OrbitCamera, framing_orbit
+from smplpix_rt.contracts import BodyParams, GBuffer, Mesh, StageTimings
+from smplpix_rt.pipeline import Pipeline, PipelineConfig
+
+from .inference import InferenceResult, InferenceWorker
+from .presets import BodyExtras, body_extras
+from .state import AppState
+from .viewport import ViewportRenderer, collect_gl_garbage
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """What to render: body parameters seen through a camera at the generator's size."""
+
+    params: BodyParams
+    camera: Camera
+
+
+@dataclass(frozen=True, eq=False)
+class RenderedFrame:
+    """A finished frame and what it was made from.
+
+    Attributes:
+        image: (H, W, 3) uint8 RGB generator output, row 0 at the top.
+        mesh: the posed mesh.
+        camera: the camera it was rasterized with.
+        gbuffer: the generator's input.
+        timings: per-stage milliseconds on the worker.
+    """
+
+    image: np.ndarray
+    mesh: Mesh
+    camera: Camera
+    gbuffer: GBuffer
+    timings: StageTimings
+
+
+class RenderSession:
+    """Owns the render worker (with the :class:`Pipeline` it opens) and the :class:`ViewportRenderer`.
+
+    Args:
+        config: what to load; the pipeline is opened on the worker thread in a headless context.
+        ctx: the window's moderngl context (the viewport's GL objects live there).
+        on_result: called on the worker thread when a frame is finished (wakes the UI loop).
+
+    Raises:
+        SmplpixError: the model, the body model or the GL context cannot be loaded (raised from
+            the worker's start-up, with the worker already stopped).
+    """
+
+    def __init__(
+        self, config: PipelineConfig, ctx: moderngl.Context, on_result: Callable[[], None] | None = None
+    ) -> None:
+        self.config, self.on_result = config, on_result
+        #: Held while the body model computes (its caches are not thread-safe): by the worker
+        #: around posing, by the UI thread around anything else that evaluates the body.
+        self.body_lock = threading.Lock()
+        self._pipeline: Pipeline | None = None
+        self.home_camera = OrbitCamera()  # set on the worker: the rest body framed from the front
+        self.extras: BodyExtras | None = None  # set on the worker: joint groups and presets
+        self.worker = InferenceWorker(self._render, on_result, start=self._open, stop=self._close_pipeline)
+        self.worker.wait_started()
+        self.pipeline: Pipeline = self._pipeline
+        renderer = self.pipeline.renderer
+        self.viewport = ViewportRenderer(ctx, renderer.width, renderer.height, renderer.encoding.targets)
+        self.times = StageTimings()
+        self.latency_ms = 0.0
+        self.latencies: deque[float] = deque(maxlen=512)
+        self.frames_shown = 0
+        self.paused = False  # an offline export uses the worker exclusively
+
+    # -------------------------------------------------------------------------- worker thread
+
+    def _open(self) -> None:
+        self._pipeline = Pipeline.open(self.config)  # its headless EGL context is current on this thread
+        self._pipeline.renderer.ctx.gc_mode = "context_gc"  # collected after every frame, see _render
+        body = self._pipeline.body
+        with one_intra_op_thread():
+            rest = body.forward(body.default_params())
+        self.home_camera = framing_orbit(rest.vertices)
+        self.extras = body_extras(body)
+
+    def _close_pipeline(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.release()
+
+    def _render(self, job: RenderJob) -> RenderedFrame:
+        pipeline = self._pipeline
+        t0 = time.perf_counter()
+        with self.body_lock, one_intra_op_thread():
+            mesh = pipeline.pose(job.params)
+        t1 = time.perf_counter()
+        gbuffer = pipeline.rasterize(mesh, job.camera)
+        t2 = time.perf_counter()
+        image = pipeline.generate(gbuffer)
+        t3 = time.perf_counter()
+        collect_gl_garbage(pipeline.renderer.ctx)
+        timings = StageTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t3 - t0) * 1e3)
+        return RenderedFrame(image, mesh, job.camera, gbuffer, timings)
+
+    # ------------------------------------------------------------------------------ UI thread
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the generator output."""
+        return self.pipeline.width, self.pipeline.height
+
+    @property
+    def gbuffer_planes(self) -> tuple[tuple[str, ...], ...]:
+        """Channel names of each G-buffer target of the model's encoding."""
+        return self.pipeline.renderer.encoding.targets
+
+    def job(self, params: BodyParams, orbit: OrbitCamera) -> RenderJob:
+        """A job for ``params`` seen through ``orbit`` at the generator's size."""
+        return RenderJob(params, orbit.camera(*self.size))
+
+    def update(self, state: AppState) -> InferenceResult | None:
+        """Submit the state if it changed, and show the newest finished frame; returns it, if any."""
+        if self.paused:
+            return None
+        if state.params_dirty or state.camera_dirty:
+            edit_time, state.edit_time = state.edit_time, None
+            state.params_dirty = state.camera_dirty = False
+            self.worker.submit(self.job(state.params, state.camera), edit_time)
+        result = self.worker.poll()
+        if result is not None:
+            self.show(result, state)
+        return result
+
+    def show(self, result: InferenceResult, state: AppState) -> None:
+        """Put a finished frame into the viewport and update the timings (errors become messages)."""
+        if result.error is not None:
+            state.notify(f"cannot render this state: {result.error}", error=True)
+            return
+        frame: RenderedFrame = result.output
+        self.viewport.set_frame(frame.image, frame.mesh, frame.camera, frame.gbuffer)
+        self.frames_shown += 1
+        self.times = frame.timings
+        self.latency_ms = (time.perf_counter() - result.edit_time) * 1000.0
+        self.latencies.append(self.latency_ms)
+
+    def show_image(self, frame: RenderedFrame) -> None:
+        """Show a frame that did not come through the interactive path (offline export preview)."""
+        self.viewport.set_frame(frame.image, frame.mesh, frame.camera, frame.gbuffer)
+
+    def release(self) -> None:
+        """Stop the worker (which releases the pipeline on its thread), then the viewport's GL objects."""
+        self.worker.close()
+        self.viewport.release()
+
+
+@contextlib.contextmanager
+def one_intra_op_thread() -> Iterator[None]:
+    """Run the enclosed torch work (the body model) on this thread alone.
+
+    Body models run many small tensor ops. With the generator's threads holding both cores, a
+    second OpenMP thread only adds barrier waits: an Anny pose update measured 100 ms with two
+    threads and 0.9 ms with one on this kind of 2-core machine. With torch's OpenMP backend the
+    thread count belongs to the calling OS thread, so a torch generator keeps its own.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+__all__ = ["RenderJob", "RenderSession", "RenderedFrame", "one_intra_op_thread"]

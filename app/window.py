@@ -1,0 +1,155 @@
+"""The window: GLFW + an OpenGL 3.3 core context + Dear ImGui (imgui-bundle's native backends).
+
+``imgui_bundle`` is imported before ``glfw`` on purpose: it points pyGLFW at the GLFW library it
+ships, the one its ImGui backend was built against.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+import imgui_bundle  # noqa: F401  (must come before glfw, see module docs)
+from imgui_bundle import imgui
+
+# isort: split
+import glfw
+import moderngl
+import numpy as np
+
+from smplpix_rt.errors import SmplpixError
+
+from .viewport import collect_gl_garbage
+
+NO_DISPLAY_MESSAGE = "no display found; use `smplpix render` for headless rendering"
+
+
+class NoDisplayError(SmplpixError):
+    """No X11 / Wayland display to open a window on."""
+
+
+def display_available() -> bool:
+    """A display server is named in the environment (``DISPLAY`` or ``WAYLAND_DISPLAY``)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def wake() -> None:
+    """Make a waiting :meth:`Window.begin_frame` return now (safe from any thread and signal handlers)."""
+    try:
+        glfw.post_empty_event()
+    except Exception:  # GLFW not initialized (yet / any more): there is no wait to interrupt
+        pass
+
+
+class Window:
+    """A GLFW window with a moderngl context and an ImGui context drawn on top.
+
+    The window starts hidden; :meth:`show` maps it once the caller has loaded what it shows.
+
+    Args:
+        width, height: initial window size in screen coordinates.
+        title: window title (tests find the window by it).
+
+    Raises:
+        NoDisplayError: no display, or GLFW cannot open one or create the GL context.
+    """
+
+    def __init__(self, width: int, height: int, title: str = "smplpix viewer") -> None:
+        if not display_available():
+            raise NoDisplayError(NO_DISPLAY_MESSAGE)
+        glfw.ERROR_REPORTING = "ignore"  # failures are reported through return values, as one clear line
+        if not glfw.init():
+            raise NoDisplayError(NO_DISPLAY_MESSAGE)
+        self._imgui_ready = False
+        try:
+            self._handle = self._create(width, height, title)
+            self.ctx = moderngl.create_context(require=330)
+            self.ctx.gc_mode = "context_gc"  # see collect_gl_garbage(); collected once per frame
+            self._init_imgui()
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _create(width: int, height: int, title: str):
+        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+        glfw.window_hint(glfw.VISIBLE, False)
+        handle = glfw.create_window(width, height, title, None, None)
+        if not handle:
+            raise NoDisplayError(f"{NO_DISPLAY_MESSAGE} (could not create an OpenGL 3.3 window)")
+        glfw.make_context_current(handle)
+        glfw.swap_interval(0)  # the loop paces itself; vsync would also stall on hidden windows
+        return handle
+
+    def _init_imgui(self) -> None:
+        imgui.create_context()
+        io = imgui.get_io()
+        io.config_flags |= imgui.ConfigFlags_.docking_enable.value
+        io.set_ini_filename("")  # the layout is built by the viewer; no file is read from the working directory
+        imgui.style_colors_dark()
+        address = ctypes.cast(self._handle, ctypes.c_void_p).value
+        imgui.backends.glfw_init_for_opengl(address, True)
+        imgui.backends.opengl3_init("#version 330")
+        self._imgui_ready = True
+
+    def show(self) -> None:
+        glfw.show_window(self._handle)
+
+    @property
+    def should_close(self) -> bool:
+        return bool(glfw.window_should_close(self._handle))
+
+    def request_close(self) -> None:
+        glfw.set_window_should_close(self._handle, True)
+
+    @property
+    def framebuffer_size(self) -> tuple[int, int]:
+        return tuple(glfw.get_framebuffer_size(self._handle))
+
+    def begin_frame(self, timeout: float = 0.0) -> None:
+        """Process window events (waiting up to ``timeout`` seconds for one) and start an ImGui frame."""
+        if timeout > 0:
+            glfw.wait_events_timeout(timeout)
+        else:
+            glfw.poll_events()
+        imgui.backends.opengl3_new_frame()
+        imgui.backends.glfw_new_frame()
+        imgui.new_frame()
+
+    def render_imgui(self) -> None:
+        """Draw the ImGui frame over whatever the caller has drawn on the screen."""
+        imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())
+
+    def swap(self) -> None:
+        glfw.swap_buffers(self._handle)
+
+    def collect_garbage(self) -> int:
+        """Free the GL objects of dropped wrappers (the window's thread only); returns how many."""
+        return collect_gl_garbage(self.ctx)
+
+    def read_screen(self) -> np.ndarray:
+        """The window's back buffer: (H, W, 3) uint8 RGB, row 0 at the top (call before :meth:`swap`)."""
+        width, height = self.framebuffer_size
+        data = self.ctx.screen.read(viewport=(0, 0, width, height), components=3, alignment=1)
+        _ = self.ctx.error  # reading the default framebuffer leaves a harmless GL error behind
+        return np.frombuffer(data, np.uint8).reshape(height, width, 3)[::-1].copy()
+
+    def close(self) -> None:
+        """Shut ImGui down and destroy the window. Idempotent."""
+        if getattr(self, "ctx", None) is not None and getattr(self, "_handle", None):
+            self.collect_garbage()
+        if self._imgui_ready:
+            self._imgui_ready = False
+            imgui.backends.opengl3_shutdown()
+            imgui.backends.glfw_shutdown()
+            imgui.destroy_context()
+        handle, self._handle = getattr(self, "_handle", None), None
+        if handle:
+            glfw.destroy_window(handle)
+        glfw.terminate()
+
+
+__all__ = ["NO_DISPLAY_MESSAGE", "NoDisplayError", "Window", "display_available"]

@@ -1,0 +1,79 @@
+"""Distributed training through torchrun: 2 CPU processes on the gloo backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _smplpix_dataset(root: Path, count: int = 4, size: int = 32) -> Path:
+    rng = np.random.default_rng(0)
+    for split in ("train", "validation", "test"):
+        for side in ("input", "output"):
+            (root / split / side).mkdir(parents=True)
+        for i in range(count):
+            image = np.full((size, size, 3), 255, np.uint8)
+            image[8:24, 8:24] = rng.integers(0, 200, 3)
+            Image.fromarray(image).save(root / split / "input" / f"{i:05d}.png")
+            Image.fromarray(255 - image).save(root / split / "output" / f"{i:05d}.png")
+    return root
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes(tmp_path):
+    data = _smplpix_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "smplpix_rt.cli.main",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--steps",
+        "4",
+        "--batch-size",
+        "2",
+        "--val-every",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--arch-param",
+        "depth=3",
+        "--filters",
+        "8",
+        "--precision",
+        "fp32",
+        "--threads",
+        "1",
+        "--no-tensorboard",
+    ]
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    described = json.loads((run / "config.json").read_text())
+    assert described["world_size"] == 2
+    checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert checkpoints == ["best.safetensors", "step_00000002.safetensors", "step_00000004.safetensors"]
+    steps = [
+        row["step"] for row in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "val/psnr" in row
+    ]
+    assert steps == [2, 4]
+    assert "trained 4 steps" in done.stdout  # printed once, by rank 0
+    assert done.stdout.count("trained 4 steps") == 1

@@ -1,0 +1,182 @@
+"""The viewer's controller on a real pipeline in a headless EGL context (no window).
+
+Covers what the panels ask for through actions: state files, undo, screenshots, live recording,
+sequence playback and the deterministic sequence render, and a model that fails to load.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_viewer_support import make_tiny_model, viewer_module
+
+from smplpix_rt.pipeline import PipelineConfig
+from smplpix_rt.video import count_video_frames
+
+pytestmark = pytest.mark.gl
+
+controller_mod = viewer_module("controller")
+session_mod = viewer_module("session")
+state_mod = viewer_module("state")
+Action = state_mod.Action
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx", size=SIZE)
+
+
+@pytest.fixture
+def controller(model, tmp_path):
+    from smplpix_rt.raster import create_headless_context
+
+    ctx = create_headless_context()  # stands in for the window's context
+    config = PipelineConfig(model, "onnxruntime", SIZE, SIZE)
+    session = session_mod.RenderSession(config, ctx)
+    body = session.pipeline.body
+    state = state_mod.AppState.create(body.spec, body.default_params(), session.home_camera, session.extras)
+    state.record.folder, state.record.width, state.record.height = str(tmp_path), 96, 64
+    ctl = controller_mod.Controller(state, session, config)
+    yield ctl
+    ctl.close()
+    ctx.release()
+
+
+def _settle(ctl, frames: int = 200) -> None:
+    """Run controller frames until the newest edit is on screen (or give up)."""
+    for _ in range(frames):
+        ctl.update(1 / 30)
+        state = ctl.state
+        if not (state.params_dirty or state.camera_dirty) and ctl.session.worker.idle:
+            ctl.update(1 / 30)
+            return
+        time.sleep(0.01)
+    pytest.fail("the controller did not finish rendering")
+
+
+def _decode(path: Path) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def _view(ctl) -> np.ndarray:
+    return ctl.session.viewport.render_image(ctl.state.view, 96, 64)
+
+
+def test_edits_render_and_undo_restores_the_image(controller):
+    _settle(controller)
+    first = _view(controller)
+    assert controller.session.frames_shown >= 1 and first.std() > 1
+    state = controller.state
+    pose = state.params.pose.copy()
+    pose[0, 1] = np.radians(80)  # turn the body
+    state.edit(params=state.params.replace(pose=pose))
+    state.commit()
+    _settle(controller)
+    turned = _view(controller)
+    assert np.abs(turned.astype(int) - first).mean() > 1
+    state.request(Action.UNDO)
+    _settle(controller)
+    assert np.abs(_view(controller).astype(int) - first).mean() < 0.5
+
+
+def test_state_file_round_trip_and_errors_become_messages(controller, tmp_path):
+    state = controller.state
+    state.edit_camera(yaw_deg=30.0)
+    state.state_path = str(tmp_path / "avatar.json")
+    state.request(Action.SAVE_STATE)
+    controller.update(0.0)
+    saved = json.loads((tmp_path / "avatar.json").read_text())
+    assert saved["camera"]["yaw_deg"] == 30.0
+    state.edit_camera(yaw_deg=0.0)
+    state.request(Action.LOAD_STATE)
+    controller.update(0.0)
+    assert controller.state.camera.yaw_deg == 30.0
+    state.state_path = str(tmp_path / "missing.json")
+    state.request(Action.LOAD_STATE)
+    controller.update(0.0)
+    assert state.messages[-1].error and "missing.json" in state.messages[-1].text
+
+
+def test_viewport_screenshot_has_the_record_size(controller, tmp_path):
+    _settle(controller)
+    controller.state.request(Action.SCREENSHOT_VIEW)
+    controller.update(0.0)
+    path = Path(controller.state.record.last_output)
+    assert path.parent == tmp_path and path.suffix == ".png"
+    with Image.open(path) as image:
+        assert image.size == (96, 64)
+
+
+def test_live_recording_to_an_unwritable_folder_is_a_message(controller, tmp_path):
+    controller.state.record.folder = str(tmp_path / "gone")
+    controller.state.request(Action.RECORD_START)
+    controller.update(0.0)
+    assert controller.recorder is None and not controller.state.record.recording
+    assert "does not exist" in controller.state.messages[-1].text
+
+
+def test_live_recording_keeps_its_size_and_rate(controller, tmp_path):
+    _settle(controller)
+    controller.start_recording(tmp_path / "live.mp4")
+    start = time.perf_counter()
+    controller.record_frame(now=start)
+    controller.record_frame(now=start + 0.5)  # 0.5 s at 30 fps: frames 1..15 repeat the image
+    assert controller.stop_recording() == tmp_path / "live.mp4"
+    assert count_video_frames(tmp_path / "live.mp4") == (16, 96, 64)
+
+
+def _export(controller, path: Path, fps: float) -> np.ndarray:
+    seq = controller.state.sequence
+    seq.export_path, seq.export_fps = str(path), fps
+    controller.state.request(Action.EXPORT_SEQUENCE)
+    for _ in range(3000):
+        controller.update(1 / 30)
+        if seq.export_progress is None:
+            return _decode(path)
+        time.sleep(0.005)
+    pytest.fail("the sequence render did not finish")
+
+
+def test_sequence_render_is_a_fixed_time_step_and_cancellable(controller, tmp_path):
+    seq = controller.state.sequence
+    seq.path = "demo"
+    controller.state.request(Action.LOAD_SEQUENCE)
+    controller.update(0.0)
+    assert seq.loaded_name == "demo" and seq.playing and seq.duration_s > 1
+    controller.state.record.crf = 0  # lossless: decoded frames can be compared exactly
+    at_10 = _export(controller, tmp_path / "a.mp4", 10.0)
+    seq.time_s = 1.234  # neither the playback position ...
+    time.sleep(0.3)  # ... nor the wall clock changes the result
+    again = _export(controller, tmp_path / "b.mp4", 10.0)
+    at_5 = _export(controller, tmp_path / "c.mp4", 5.0)
+    assert at_10.shape == (int(seq.duration_s * 10 + 1e-6) + 1, SIZE, SIZE, 3)
+    assert np.array_equal(at_10, again)
+    assert np.array_equal(at_5, at_10[::2])  # frame i shows time i / fps
+    assert np.abs(at_10[0].astype(int) - at_10[10]).mean() > 0.5  # the body moves
+    seq.export_path = str(tmp_path / "cancelled.mp4")
+    controller.state.request(Action.EXPORT_SEQUENCE)
+    controller.update(1 / 30)
+    controller.state.request(Action.CANCEL_EXPORT)
+    controller.update(1 / 30)
+    assert seq.export_progress is None and not list(tmp_path.glob("*cancelled*"))
+
+
+def test_a_model_that_fails_to_load_keeps_the_current_one(controller, tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not a model")
+    before = controller.session
+    controller.state.model.path = str(bad)
+    controller.state.request(Action.LOAD_MODEL)
+    controller.update(0.0)
+    assert controller.session is before
+    message = controller.state.messages[-1]
+    assert message.error and "broken.onnx" in message.text
