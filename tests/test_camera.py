@@ -19,7 +19,7 @@ def test_gl_clip_transform_lands_on_the_opencv_pixel():
     camera = Camera(320, 240, 300.0, 310.0, 150.0, 130.0, rotation, translation)
     points = np.array([[0.0, 0.9, 0.0], [0.3, 1.5, -0.2], [-0.5, 0.1, 0.4]])
     expected = camera.project(points)
-    for point, pixel in zip(points, expected):
+    for point, pixel in zip(points, expected, strict=True):
         np.testing.assert_allclose(_clip_to_pixel(camera, point), pixel, atol=1e-3)
 
 
