@@ -5,7 +5,7 @@ from __future__ import annotations
 from imgui_bundle import imgui
 
 from ..state import AppState
-from .shape import label_width
+from .widgets import named_sliders
 
 
 def expression_panel(state: AppState) -> None:
@@ -24,14 +24,6 @@ def expression_panel(state: AppState) -> None:
     if imgui.button("reset expression"):
         state.edit(params=params.replace(expression=state.neutral.expression))
     imgui.separator()
-    expression = None
-    imgui.push_item_width(-label_width(spec.expression_names))
-    for i, name in enumerate(spec.expression_names):
-        lo, hi = (float(v) for v in spec.expression_ranges[i])
-        changed, value = imgui.slider_float(f"{name}##expr{i}", float(params.expression[i]), lo, hi, "%.2f")
-        if changed:
-            expression = params.expression.copy() if expression is None else expression
-            expression[i] = value
-    imgui.pop_item_width()
+    expression = named_sliders(spec.expression_names, spec.expression_ranges, params.expression, "expr", "%.2f")
     if expression is not None:
         state.edit(params=params.replace(expression=expression))

@@ -6,6 +6,7 @@ import numpy as np
 from imgui_bundle import imgui
 
 from ..state import AppState
+from .widgets import named_sliders
 
 
 def random_shape(state: AppState, rng: np.random.Generator) -> np.ndarray:
@@ -14,11 +15,6 @@ def random_shape(state: AppState, rng: np.random.Generator) -> np.ndarray:
     sigma = (ranges[:, 1] - ranges[:, 0]) / 6.0
     values = state.neutral.shape + rng.normal(0.0, 1.0, len(sigma)) * sigma
     return np.clip(values, ranges[:, 0], ranges[:, 1]).astype(np.float32)
-
-
-def label_width(names) -> float:
-    """Room for the longest slider label (so that sliders leave their labels readable)."""
-    return max((imgui.calc_text_size(n).x for n in names), default=0.0) + imgui.get_style().item_inner_spacing.x + 4
 
 
 def shape_panel(state: AppState) -> None:
@@ -30,14 +26,6 @@ def shape_panel(state: AppState) -> None:
     if imgui.button("reset shape"):
         state.edit(params=params.replace(shape=state.neutral.shape))
     imgui.separator()
-    shape = None
-    imgui.push_item_width(-label_width(spec.shape_names))
-    for i, name in enumerate(spec.shape_names):
-        lo, hi = (float(v) for v in spec.shape_ranges[i])
-        changed, value = imgui.slider_float(f"{name}##shape{i}", float(params.shape[i]), lo, hi, "%.3f")
-        if changed:
-            shape = params.shape.copy() if shape is None else shape
-            shape[i] = value
-    imgui.pop_item_width()
+    shape = named_sliders(spec.shape_names, spec.shape_ranges, params.shape, "shape")
     if shape is not None:
         state.edit(params=params.replace(shape=shape))

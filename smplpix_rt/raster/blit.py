@@ -119,7 +119,8 @@ class ImageBlitter:
         if target is None:
             raise InputError("no framebuffer is bound: call framebuffer.use() (or ctx.screen.use()) before blitting")
         previous_viewport = target.viewport
-        with ctx.scope(target, enable_only=moderngl.NOTHING):
+        scope = ctx.scope(target, enable_only=moderngl.NOTHING)  # released below: it is a GL-side object
+        with scope:
             try:
                 target.viewport = (x, y, width, height)
                 texture.use(0)
@@ -132,6 +133,7 @@ class ImageBlitter:
                 for unit in range(units):
                     sampler.clear(unit)
                 target.viewport = previous_viewport
+        scope.release()
 
     def upload_image(self, image: np.ndarray, slot: str = "image") -> moderngl.Texture:
         """Upload an RGB image into a texture owned by the blitter, reused while its size stays.

@@ -139,9 +139,14 @@ class GBufferRenderer:
         self._clear()
         # The scope binds our framebuffer with only depth testing on (no culling, no blending) and
         # restores the caller's framebuffer and enable flags; the depth function stays GL's default "<".
-        with ctx.scope(self._framebuffer, enable_only=moderngl.DEPTH_TEST):
-            ctx.depth_func = "<"
-            vertex_array.render(moderngl.TRIANGLES)
+        # Each ctx.scope() is a GL-side object: release it at once, or it lives as long as the context.
+        scope = ctx.scope(self._framebuffer, enable_only=moderngl.DEPTH_TEST)
+        try:
+            with scope:
+                ctx.depth_func = "<"
+                vertex_array.render(moderngl.TRIANGLES)
+        finally:
+            scope.release()
 
     def render(self, mesh: Mesh, camera: Camera) -> GBuffer:
         """Rasterize ``mesh`` and read every target back.
