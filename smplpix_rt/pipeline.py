@@ -58,6 +58,16 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+def _body_options(model: Path, manifest) -> dict:
+    """Body-model options a generator file dictates (the vertex colours of an imported SMPLpix model)."""
+    if manifest.encoding != "smplpix" or manifest.body_model != "smplx" or model.suffix != ".onnx":
+        return {}
+    from smplpix_rt.generator.vertex_colors import read_vertex_colors
+
+    colors = read_vertex_colors(model)
+    return {} if colors is None else {"vertex_colors": colors}
+
+
 class Pipeline:
     """Body model → G-buffer renderer → generator runtime.
 
@@ -100,7 +110,7 @@ class Pipeline:
             name = config.body_model or manifest.body_model
             if name != manifest.body_model:
                 raise ModelFileError(f"{model} was trained for the {manifest.body_model!r} body model, not {name!r}")
-            body = load_body_model(name, config.body_model_path)
+            body = load_body_model(name, config.body_model_path, **_body_options(model, manifest))
             ctx = ctx if ctx is not None else create_headless_context()
             renderer = GBufferRenderer(ctx, config.width, config.height, encoding=manifest.encoding)
             return cls(body, renderer, runtime, owns_context=owns)

@@ -17,7 +17,6 @@ stored in the ONNX metadata under :data:`VERTEX_COLORS_KEY` (base64 of the (V, 3
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,8 +26,8 @@ import numpy as np
 import torch
 
 from smplpix_rt.errors import InputError, ModelFileError
+from smplpix_rt.generator.vertex_colors import VERTEX_COLORS_KEY, embed_vertex_colors, read_vertex_colors
 
-VERTEX_COLORS_KEY = "smplpix_vertex_colors"
 #: Vertices of the SMPL-X body (rows of the colours file).
 SMPLX_VERTICES = 10475
 
@@ -121,36 +120,6 @@ def detect_architecture(state: Mapping[str, torch.Tensor], source: str) -> dict:
 def transpose_kernels(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The state dict with every convolution kernel transposed in space (kh ↔ kw)."""
     return {k: (v.transpose(-1, -2).contiguous() if v.ndim == 4 else v) for k, v in state.items()}
-
-
-def embed_vertex_colors(model, colors: np.ndarray) -> None:
-    """Store (V, 3) uint8 colours in an ``onnx.ModelProto``'s metadata."""
-    props = [p for p in model.metadata_props if p.key != VERTEX_COLORS_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(props)
-    entry = model.metadata_props.add()
-    entry.key = VERTEX_COLORS_KEY
-    entry.value = f"{colors.shape[0]}:" + base64.b64encode(np.ascontiguousarray(colors, np.uint8).tobytes()).decode()
-
-
-def read_vertex_colors(model_path: Path) -> np.ndarray | None:
-    """The vertex colours stored in a generator ONNX file, as (V, 3) float32 in [0, 1], or None.
-
-    Raises:
-        ModelFileError: the entry exists but is damaged.
-    """
-    import onnx
-
-    model = onnx.load(str(model_path), load_external_data=False)
-    value = next((p.value for p in model.metadata_props if p.key == VERTEX_COLORS_KEY), None)
-    if value is None:
-        return None
-    try:
-        count, data = value.split(":", 1)
-        colors = np.frombuffer(base64.b64decode(data), np.uint8).reshape(int(count), 3)
-    except ValueError as exc:
-        raise ModelFileError(f"{model_path}: vertex colours in the metadata are damaged ({exc})") from None
-    return colors.astype(np.float32) / 255.0
 
 
 def import_smplpix(checkpoint: Path, colors_file: Path, out: Path, size: int = 512) -> ImportResult:
