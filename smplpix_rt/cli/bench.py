@@ -6,8 +6,10 @@ Speed targets are checked here, by numbers printed, never by timed assertions in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
+import sys
 import time
 
 from smplpix_rt.cli.args import add_model_arguments, image_size, positive_int
@@ -89,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_body_compare:
         from smplpix_rt.body.bench import run_all
 
-        report["body"] = run_all(iters=100)
+        with contextlib.redirect_stdout(sys.stderr):  # the reference models print while loading
+            report["body"] = run_all(iters=100)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
