@@ -130,21 +130,10 @@ class FitRegressor:
 
 
 def make_network(n_inputs: int, n_outputs: int, hidden: int = 512, dropout: float = 0.1):
-    """BN → (Linear → ReLU → BN → Dropout) × 2 → Linear, as a ``torch.nn.Sequential``."""
-    from torch import nn
+    """The BPS-MLP of :func:`smplpix_rt.bps.modelnet.make_classifier`, used here as a regressor."""
+    from smplpix_rt.bps.modelnet import make_classifier
 
-    return nn.Sequential(
-        nn.BatchNorm1d(n_inputs),
-        nn.Linear(n_inputs, hidden),
-        nn.ReLU(),
-        nn.BatchNorm1d(hidden),
-        nn.Dropout(dropout),
-        nn.Linear(hidden, hidden),
-        nn.ReLU(),
-        nn.BatchNorm1d(hidden),
-        nn.Dropout(dropout),
-        nn.Linear(hidden, n_outputs),
-    )
+    return make_classifier(n_inputs, n_outputs, hidden, dropout)
 
 
 def new_regressor(
