@@ -5,25 +5,11 @@ from __future__ import annotations
 import importlib.util
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
+from dataset_fixtures import smplpix_dataset
 
 from smplpix_rt.cli.main import main
 from smplpix_rt.errors import BackendUnavailableError, InputError, ModelFileError
-
-
-def _smplpix_dataset(root, count=4, size=32):
-    rng = np.random.default_rng(0)
-    for split in ("train", "validation", "test"):
-        for side in ("input", "output"):
-            (root / split / side).mkdir(parents=True)
-        for i in range(count):
-            image = np.full((size, size, 3), 255, np.uint8)
-            image[8:24, 8:24] = rng.integers(0, 200, 3)
-            Image.fromarray(image).save(root / split / "input" / f"{i:05d}.png")
-            Image.fromarray(255 - image).save(root / split / "output" / f"{i:05d}.png")
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +17,7 @@ def trained_run(tmp_path_factory):
     from smplpix_rt.train.trainer import TrainConfig, train
 
     root = tmp_path_factory.mktemp("export")
-    data = _smplpix_dataset(root / "data")
+    data = smplpix_dataset(root / "data")
     config = TrainConfig(
         data=data,
         out=root / "run",

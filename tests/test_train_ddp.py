@@ -9,24 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from dataset_fixtures import smplpix_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _smplpix_dataset(root: Path, count: int = 4, size: int = 32) -> Path:
-    rng = np.random.default_rng(0)
-    for split in ("train", "validation", "test"):
-        for side in ("input", "output"):
-            (root / split / side).mkdir(parents=True)
-        for i in range(count):
-            image = np.full((size, size, 3), 255, np.uint8)
-            image[8:24, 8:24] = rng.integers(0, 200, 3)
-            Image.fromarray(image).save(root / split / "input" / f"{i:05d}.png")
-            Image.fromarray(255 - image).save(root / split / "output" / f"{i:05d}.png")
-    return root
 
 
 def _free_port() -> int:
@@ -37,7 +23,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes(tmp_path):
-    data = _smplpix_dataset(tmp_path / "data")
+    data = smplpix_dataset(tmp_path / "data")
     run = tmp_path / "run"
     # Loopback only, by address: minimal containers may not resolve "localhost" or the host name.
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}

@@ -7,15 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+from smplpix_rt.cli.args import positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,10 +34,10 @@ def _add_modelnet40(actions: argparse._SubParsersAction) -> None:
         "modelnet40_ply_hdf5_2048 files already on disk (needs h5py); downloads nothing.",
     )
     p.add_argument("--data", type=Path, required=True, help="the modelnet40_ply_hdf5_2048 folder (or its parent)")
-    p.add_argument("--epochs", type=_positive_int, default=1200, help="training epochs (default 1200, as published)")
+    p.add_argument("--epochs", type=positive_int, default=1200, help="training epochs (default 1200, as published)")
     p.add_argument("--out", type=Path, default=None, help="folder for bps_mlp.safetensors and metrics.json")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    p.add_argument("--threads", type=_positive_int, default=None, help="PyTorch threads (default: PyTorch's)")
+    p.add_argument("--threads", type=positive_int, default=None, help="PyTorch threads (default: PyTorch's)")
     p.set_defaults(func=run_modelnet40)
 
 
@@ -57,10 +49,10 @@ def _add_bench(actions: argparse._SubParsersAction) -> None:
         "clouds per second per method and thread count, and the speed-up over the original scikit-learn "
         "encoder (when scikit-learn is installed).",
     )
-    p.add_argument("--clouds", type=_positive_int, default=64, help="clouds per run (default 64)")
-    p.add_argument("--points", type=_positive_int, default=2048, help="points per cloud (default 2048)")
-    p.add_argument("--basis", type=_positive_int, default=512, help="basis points (default 512)")
-    p.add_argument("--repeats", type=_positive_int, default=3, help="runs per method; the best counts (default 3)")
+    p.add_argument("--clouds", type=positive_int, default=64, help="clouds per run (default 64)")
+    p.add_argument("--points", type=positive_int, default=2048, help="points per cloud (default 2048)")
+    p.add_argument("--basis", type=positive_int, default=512, help="basis points (default 512)")
+    p.add_argument("--repeats", type=positive_int, default=3, help="runs per method; the best counts (default 3)")
     p.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn reference")
     p.set_defaults(func=run_bench)
 
@@ -75,11 +67,11 @@ def _add_train_fit(actions: argparse._SubParsersAction) -> None:
     )
     _add_body_arguments(p)
     p.add_argument("--out", type=Path, required=True, help="regressor file to write (.safetensors)")
-    p.add_argument("--shapes", type=_positive_int, default=None, help="random body shapes (default 1000)")
-    p.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default 100)")
-    p.add_argument("--eval-bodies", type=_positive_int, default=None, help="held-out bodies (default 25)")
+    p.add_argument("--shapes", type=positive_int, default=None, help="random body shapes (default 1000)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default 100)")
+    p.add_argument("--eval-bodies", type=positive_int, default=None, help="held-out bodies (default 25)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--threads", type=_positive_int, default=None, help="PyTorch threads (default: PyTorch's)")
+    p.add_argument("--threads", type=positive_int, default=None, help="PyTorch threads (default: PyTorch's)")
     p.set_defaults(func=run_train_fit)
 
 
