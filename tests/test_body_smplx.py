@@ -22,11 +22,15 @@ def model_dir(tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module")
-def body(model_dir):
+@pytest.fixture(scope="module", params=["numba", "torch"])
+def body(model_dir, request):
+    """Both kernel sets: Numba (int16 correctives, fused skinning) and PyTorch (float32)."""
+    from smplpix_rt.body import kernels
     from smplpix_rt.body.smplx_body import SmplxBody
 
-    return SmplxBody(model_dir)
+    if request.param == "numba" and not kernels.available():
+        pytest.skip("Numba is not installed")
+    return SmplxBody(model_dir, kernels=request.param)
 
 
 @pytest.fixture(scope="module")

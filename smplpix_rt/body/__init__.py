@@ -33,7 +33,7 @@ def load_body_model(name: str = "anny", model_path: str | Path | None = None, **
         model_path: Anny: the baked file (default ``models/anny_body.npz``); SMPL-X: required,
             the folder with ``SMPLX_NEUTRAL.npz`` (or the file itself).
         **kw: both: ``threads``; SMPL-X only: ``gender``, ``num_betas``, ``num_expression``,
-            ``vertex_colors``, ``pose_correctives``.
+            ``vertex_colors``, ``pose_correctives``, ``kernels``.
 
     Raises:
         InputError: unknown name, SMPL-X without a model path, or options the model does not take.
@@ -54,7 +54,7 @@ def load_body_model(name: str = "anny", model_path: str | Path | None = None, **
                 "the SMPL-X body needs model_path: the folder holding SMPLX_NEUTRAL.npz (licensed; register and "
                 "download at https://smpl-x.is.tue.mpg.de)"
             )
-        allowed = {"gender", "num_betas", "num_expression", "vertex_colors", "threads", "pose_correctives"}
+        allowed = {"gender", "num_betas", "num_expression", "vertex_colors", "threads", "pose_correctives", "kernels"}
         unknown = set(kw) - allowed
         if unknown:
             names = ", ".join(sorted(unknown))

@@ -1,0 +1,213 @@
+"""Numba kernels for the SMPL-X per-pose work: quantized pose correctives and fused skinning (optional).
+
+A whole new SMPL-X pose multiplies 486 pose features by a 486 x 31,425 corrective matrix. In
+float32 that is 61 MB to stream per pose, ~2.4 ms on one core of the reference box however it is
+computed (it is memory-bound), which alone is a quarter of a ``smplx`` forward. Two things bring
+the pose update within budget:
+
+- :class:`QuantizedMatrix` stores the matrix as int16 with one float32 scale per column (the
+  column's largest magnitude maps to 32767) in column blocks laid out contiguously, so one pass
+  streams 31 MB and accumulates each block in registers. The rounding error of an entry is at
+  most half a step, ``max|column| / 65534``; :attr:`QuantizedMatrix.max_entry_error` gives the
+  bound and :meth:`QuantizedMatrix.error_bound` turns it into a per-output bound for given inputs
+  (for real pose features it is far below a micrometre; the float32 sums themselves round at
+  ~1e-7 relative).
+- :func:`skin` blends each vertex's few joint transforms and applies them to the corrected rest
+  vertex and its normal in one loop, writing (V, 3) outputs directly (no planar intermediates).
+
+Kernels release the GIL (the viewer poses bodies on a worker thread) and run on the calling thread
+only. They are compiled on first use (a few seconds) and cached next to this file, or in Numba's
+user cache, when that is writable. Requires ``numba``: :func:`available` tells whether it can be used.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import numpy as np
+
+from smplpix_rt.errors import BackendUnavailableError
+
+BLOCK = 128  # columns per block: 128 float32 accumulators stay in registers / L1
+_KERNELS: dict[str, object] = {}
+
+
+def available() -> bool:
+    """True when Numba is installed."""
+    return importlib.util.find_spec("numba") is not None
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedMatrix:
+    """A (K, N) float32 matrix as int16 columns with per-column scales, for ``x @ M`` products.
+
+    Attributes:
+        blocks: (N_pad / BLOCK, K, BLOCK) int16, column blocks stored one after the other.
+        scales: (N_pad,) float32 per-column scale (zero-padded).
+        num_columns: N.
+    """
+
+    blocks: np.ndarray
+    scales: np.ndarray
+    num_columns: int
+
+    @staticmethod
+    def from_dense(matrix: np.ndarray) -> QuantizedMatrix:
+        m = np.asarray(matrix, np.float32)
+        k, n = m.shape
+        padded = -(-n // BLOCK) * BLOCK
+        peak = np.abs(m).max(0) if k else np.zeros(n, np.float32)
+        scales = np.zeros(padded, np.float32)
+        scales[:n] = np.where(peak > 0, peak / 32767.0, 0.0)
+        safe = np.where(scales[:n] > 0, scales[:n], 1.0)
+        q = np.zeros((k, padded), np.int16)
+        q[:, :n] = np.clip(np.rint(m / safe), -32767, 32767).astype(np.int16)
+        blocks = np.ascontiguousarray(q.reshape(k, padded // BLOCK, BLOCK).transpose(1, 0, 2))
+        return QuantizedMatrix(blocks=blocks, scales=scales, num_columns=n)
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.blocks.shape[1])
+
+    @property
+    def max_entry_error(self) -> np.ndarray:
+        """(N,) largest rounding error of any entry in each column (half a quantization step)."""
+        return self.scales[: self.num_columns] * 0.5
+
+    def error_bound(self, x: np.ndarray) -> np.ndarray:
+        """(N,) bound on ``|x @ M_quantized - x @ M|`` from quantization (float32 sums aside)."""
+        return self.max_entry_error * float(np.abs(x).sum())
+
+    def dequantize(self) -> np.ndarray:
+        """(K, N) float32 matrix the int16 entries stand for."""
+        k = self.num_rows
+        q = self.blocks.transpose(1, 0, 2).reshape(k, -1)[:, : self.num_columns]
+        return q.astype(np.float32) * self.scales[: self.num_columns]
+
+    def matvec(self, x: np.ndarray, rows: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """``x @ M`` (N,) float32; with ``rows``, ``x`` holds values for those rows only."""
+        x = np.ascontiguousarray(x, np.float32)
+        rows = np.arange(self.num_rows, dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+        if x.shape != rows.shape:
+            raise ValueError(f"x has shape {x.shape}, expected {rows.shape}")
+        full = np.empty(self.scales.shape[0], np.float32)
+        _kernel("matvec")(x, rows, self.blocks, self.scales, full)
+        if out is None:
+            return full[: self.num_columns]
+        out[:] = full[: self.num_columns]
+        return out
+
+
+def skin(
+    rest_vertices: np.ndarray,
+    rest_normals: np.ndarray,
+    offsets: np.ndarray | None,
+    joint_index: np.ndarray,
+    joint_weight: np.ndarray,
+    transforms: np.ndarray,
+    shift: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Linear blend skinning of vertices and normals in one pass.
+
+    Args:
+        rest_vertices, rest_normals: (V, 3) float32.
+        offsets: (V, 3) float32 added to the rest vertices first (pose correctives), or None.
+        joint_index, joint_weight: (V, K) int32 joints and float32 weights per vertex (padding
+            entries have weight 0).
+        transforms: (J, 12) float32 row-major 3x4 skinning transforms.
+        shift: (3,) float32 added to every skinned vertex.
+
+    Returns:
+        (V, 3) float32 vertices and (V, 3) unit normals (zero normals stay zero).
+    """
+    vertices = np.empty_like(rest_vertices)
+    normals = np.empty_like(rest_normals)
+    none = offsets is None
+    _kernel("skin")(
+        rest_vertices,
+        rest_normals,
+        rest_vertices if none else offsets,
+        none,
+        joint_index,
+        joint_weight,
+        np.ascontiguousarray(transforms, np.float32),
+        np.ascontiguousarray(shift, np.float32),
+        vertices,
+        normals,
+    )
+    return vertices, normals
+
+
+def padded_weights(dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(V, K) int32 joints and float32 weights of the non-zeros of a (V, J) weight matrix."""
+    nonzero = dense != 0
+    width = max(1, int(nonzero.sum(1).max()))
+    order = np.argsort(~nonzero, axis=1, kind="stable")[:, :width]
+    weights = np.take_along_axis(dense, order, 1).astype(np.float32)
+    return np.where(weights != 0, order, 0).astype(np.int32), weights
+
+
+def _kernel(name: str):
+    kernel = _KERNELS.get(name)
+    if kernel is None:
+        try:
+            import numba
+        except ImportError:
+            raise BackendUnavailableError("the fast SMPL-X kernels need Numba: pip install numba") from None
+        source = {"matvec": _matvec_kernel, "skin": _skin_kernel}[name]
+        kernel = _KERNELS[name] = numba.njit(nogil=True, cache=True, fastmath=True)(source)
+    return kernel
+
+
+def _matvec_kernel(x, rows, blocks, scales, out):  # pragma: no cover - compiled by Numba
+    n_blocks, _, width = blocks.shape
+    acc = np.empty(width, np.float32)
+    for b in range(n_blocks):
+        acc[:] = 0.0
+        for r in range(rows.shape[0]):
+            xr = x[r]
+            row = blocks[b, rows[r]]
+            for j in range(width):  # vectorized: int16 -> float32 multiply-add
+                acc[j] += xr * row[j]
+        base = b * width
+        for j in range(width):
+            out[base + j] = acc[j] * scales[base + j]
+
+
+def _skin_kernel(rest, rest_n, offsets, no_offsets, index, weight, t, shift, out_v, out_n):  # pragma: no cover
+    n_vertices, width = index.shape
+    for v in range(n_vertices):
+        m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = m8 = m9 = m10 = m11 = np.float32(0.0)
+        for k in range(width):
+            w = weight[v, k]
+            j = index[v, k]
+            m0 += w * t[j, 0]
+            m1 += w * t[j, 1]
+            m2 += w * t[j, 2]
+            m3 += w * t[j, 3]
+            m4 += w * t[j, 4]
+            m5 += w * t[j, 5]
+            m6 += w * t[j, 6]
+            m7 += w * t[j, 7]
+            m8 += w * t[j, 8]
+            m9 += w * t[j, 9]
+            m10 += w * t[j, 10]
+            m11 += w * t[j, 11]
+        x, y, z = rest[v, 0], rest[v, 1], rest[v, 2]
+        if not no_offsets:
+            x += offsets[v, 0]
+            y += offsets[v, 1]
+            z += offsets[v, 2]
+        out_v[v, 0] = m0 * x + m1 * y + m2 * z + m3 + shift[0]
+        out_v[v, 1] = m4 * x + m5 * y + m6 * z + m7 + shift[1]
+        out_v[v, 2] = m8 * x + m9 * y + m10 * z + m11 + shift[2]
+        a, b, c = rest_n[v, 0], rest_n[v, 1], rest_n[v, 2]
+        nx = m0 * a + m1 * b + m2 * c
+        ny = m4 * a + m5 * b + m6 * c
+        nz = m8 * a + m9 * b + m10 * c
+        norm_sq = nx * nx + ny * ny + nz * nz
+        inv = np.float32(1.0) / np.sqrt(max(norm_sq, np.float32(1e-20)))
+        out_n[v, 0] = nx * inv
+        out_n[v, 1] = ny * inv
+        out_n[v, 2] = nz * inv

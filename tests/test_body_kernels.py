@@ -1,0 +1,80 @@
+"""The Numba SMPL-X kernels against plain NumPy / PyTorch formulations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smplpix_rt.body import kernels
+
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="Numba is not installed")
+
+
+@pytest.fixture(scope="module")
+def matrix():
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(90, 1000)).astype(np.float32) * np.logspace(-4, -1, 1000, dtype=np.float32)
+    m[:, 7] = 0.0  # an all-zero column keeps a zero scale
+    return m
+
+
+def test_quantized_matvec_stays_within_its_error_bound(matrix):
+    q = kernels.QuantizedMatrix.from_dense(matrix)
+    x = np.random.default_rng(1).uniform(-2, 2, size=90).astype(np.float32)
+    exact = x.astype(np.float64) @ matrix.astype(np.float64)
+    got = q.matvec(x)
+    assert got.shape == (1000,) and got[7] == 0.0
+    bound = q.error_bound(x) + 1e-5 * (np.abs(x) @ np.abs(matrix))  # quantization + float32 summation
+    assert (np.abs(got - exact) <= bound).all()
+    # The quantization is real (not a float32 copy) but fine: errors are far below the values.
+    assert 0 < np.abs(q.dequantize() - matrix).max() <= q.max_entry_error.max()
+    assert np.abs(got - exact).max() < 1e-4 * np.abs(exact).max()
+
+
+def test_quantized_matvec_over_a_row_subset(matrix):
+    q = kernels.QuantizedMatrix.from_dense(matrix)
+    rows = np.array([3, 17, 18, 89])
+    x = np.array([0.5, -1.0, 2.0, 0.25], np.float32)
+    np.testing.assert_allclose(q.matvec(x, rows), x @ q.dequantize()[rows], rtol=1e-5, atol=1e-9)
+    with pytest.raises(ValueError):
+        q.matvec(x[:3], rows)
+
+
+def test_fused_skinning_matches_the_torch_formulation():
+    import torch
+
+    from smplpix_rt.body import skinning as sk
+
+    rng = np.random.default_rng(2)
+    v, j = 500, 12
+    dense = np.zeros((v, j), np.float32)
+    for row in dense:
+        cols = rng.choice(j, 3, replace=False)
+        row[cols] = rng.dirichlet(np.ones(3))
+    rest = rng.normal(size=(v, 3)).astype(np.float32)
+    normals = rng.normal(size=(v, 3)).astype(np.float32)
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    normals[0] = 0.0  # an unused vertex keeps a zero normal
+    offsets = rng.normal(size=(v, 3)).astype(np.float32) * 0.01
+    rotations = sk.axis_angle_to_matrix(rng.normal(size=(j, 3)))
+    transforms = sk.skinning_transforms(sk.rigid(rotations, rng.normal(size=(j, 3))), None, np.zeros((j, 3)))
+    shift = np.array([0.1, 0.2, 0.3], np.float32)
+
+    got_v, got_n = kernels.skin(rest, normals, offsets, *kernels.padded_weights(dense), transforms, shift)
+    blended = sk.blend_transforms(sk.SparseWeights.from_dense(dense), transforms)
+    want_v = sk.apply_affine(blended, torch.from_numpy(rest + offsets).t().contiguous()).t().numpy() + shift
+    want_n = sk.normalize_planar(sk.apply_linear(blended, torch.from_numpy(normals).t().contiguous())).t().numpy()
+    np.testing.assert_allclose(got_v, want_v, atol=1e-5)
+    np.testing.assert_allclose(got_n, want_n, atol=1e-5)
+    assert not got_n[0].any()
+    no_offsets, _ = kernels.skin(rest, normals, None, *kernels.padded_weights(dense), transforms, shift)
+    assert np.abs(no_offsets - got_v).max() > 1e-3
+
+
+def test_padded_weights_keep_every_non_zero():
+    dense = np.array([[0.0, 0.7, 0.3], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], np.float32)
+    index, weight = kernels.padded_weights(dense)
+    assert index.shape == weight.shape == (3, 2)
+    rebuilt = np.zeros_like(dense)
+    np.add.at(rebuilt, (np.repeat(np.arange(3), 2), index.reshape(-1)), weight.reshape(-1))
+    np.testing.assert_array_equal(rebuilt, dense)
