@@ -78,3 +78,30 @@ def test_padded_weights_keep_every_non_zero():
     rebuilt = np.zeros_like(dense)
     np.add.at(rebuilt, (np.repeat(np.arange(3), 2), index.reshape(-1)), weight.reshape(-1))
     np.testing.assert_array_equal(rebuilt, dense)
+
+
+def test_anny_kernels_agree():
+    from smplpix_rt.body.anny_body import AnnyBody
+    from smplpix_rt.body.poses import random_pose
+
+    fused, reference = AnnyBody(kernels="numba"), AnnyBody(kernels="torch")
+    rng = np.random.default_rng(3)
+    spec = fused.spec
+    for _ in range(3):
+        params = fused.default_params().replace(
+            pose=random_pose(spec, rng, 0.5, include_root=True),
+            shape=rng.uniform(0, 1, spec.num_shape).astype(np.float32),
+            expression=rng.uniform(0, 0.5, spec.num_expression).astype(np.float32),
+            translation=rng.normal(size=3).astype(np.float32),
+        )
+        a, b = fused.forward(params), reference.forward(params)
+        np.testing.assert_allclose(a.vertices, b.vertices, atol=2e-6)
+        np.testing.assert_allclose(a.normals, b.normals, atol=2e-5)
+
+
+def test_kernel_choice_is_checked():
+    from smplpix_rt.errors import InputError
+
+    assert kernels.choose("auto") == "numba" and kernels.choose("torch") == "torch"
+    with pytest.raises(InputError, match="'auto', 'numba' or 'torch'"):
+        kernels.choose("fast")

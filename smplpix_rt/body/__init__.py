@@ -32,8 +32,8 @@ def load_body_model(name: str = "anny", model_path: str | Path | None = None, **
         name: ``"anny"`` (default) or ``"smplx"``.
         model_path: Anny: the baked file (default ``models/anny_body.npz``); SMPL-X: required,
             the folder with ``SMPLX_NEUTRAL.npz`` (or the file itself).
-        **kw: both: ``threads``; SMPL-X only: ``gender``, ``num_betas``, ``num_expression``,
-            ``vertex_colors``, ``pose_correctives``, ``kernels``.
+        **kw: both: ``threads``, ``kernels``; SMPL-X only: ``gender``, ``num_betas``, ``num_expression``,
+            ``vertex_colors``, ``pose_correctives``.
 
     Raises:
         InputError: unknown name, SMPL-X without a model path, or options the model does not take.
@@ -42,9 +42,9 @@ def load_body_model(name: str = "anny", model_path: str | Path | None = None, **
     """
     key = name.strip().lower().replace("-", "")
     if key == "anny":
-        unknown = set(kw) - {"threads"}
+        unknown = set(kw) - {"threads", "kernels"}
         if unknown:
-            raise InputError(f"unknown anny options {', '.join(sorted(unknown))}; allowed: threads")
+            raise InputError(f"unknown anny options {', '.join(sorted(unknown))}; allowed: kernels, threads")
         from smplpix_rt.body.anny_body import AnnyBody
 
         return AnnyBody(model_path, **kw)

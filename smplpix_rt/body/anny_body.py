@@ -29,12 +29,14 @@ are the rest normals skinned with the same blended transforms, renormalized.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from smplpix_rt.body import kernels as fast_kernels
 from smplpix_rt.body import skinning as sk
 from smplpix_rt.body.anny_format import AnnyBakeData, load_bake
 from smplpix_rt.body.base import BodyModel
@@ -66,6 +68,11 @@ class _RestState:
     offsets: np.ndarray  # (J, 3) float64 head offset from the parent, in the parent's reference frame
     lift: np.ndarray  # (3,) float64 vertical offset putting the zero-pose feet on y = 0
 
+    @functools.cached_property
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(R, 3) float32 vertices and normals, the layout of the Numba skinning kernel."""
+        return self.vertices.t().contiguous().numpy(), self.normals.t().contiguous().numpy()
+
 
 class AnnyBody(BodyModel):
     """The Anny body from a baked file (see the module docstring for frames and pose semantics).
@@ -76,14 +83,21 @@ class AnnyBody(BodyModel):
         path: baked file; default ``models/anny_body.npz``.
         threads: PyTorch intra-op threads used by ``forward`` (default 1, see
             :func:`~smplpix_rt.body.skinning.torch_threads`); None keeps the process setting.
+        kernels: ``"numba"``: skin in one fused float32 loop
+            (:func:`~smplpix_rt.body.kernels.skin`); ``"torch"``: PyTorch ``embedding_bag`` and
+            planar multiply-adds; ``"auto"`` (default): ``"numba"`` when Numba is installed.
+            Both give the same mesh up to float32 rounding.
 
     Raises:
         ModelFileError: the file is missing or not a baked Anny file of this format version.
+        InputError: bad ``threads`` or ``kernels``.
+        BackendUnavailableError: ``kernels="numba"`` without Numba.
     """
 
-    def __init__(self, path: str | Path | None = None, threads: int | None = 1) -> None:
+    def __init__(self, path: str | Path | None = None, threads: int | None = 1, kernels: str = "auto") -> None:
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise InputError(f"threads must be a positive integer or None, got {threads!r}")
+        self.kernels = fast_kernels.choose(kernels)
         self.path = Path(path) if path is not None else default_anny_path()
         self.threads = threads
         data = load_bake(self.path)
@@ -148,6 +162,9 @@ class AnnyBody(BodyModel):
         self._render_to_base = t(d.render_to_base.astype(np.int64))
         render = d.render_to_base
         self._weights = sk.SparseWeights.from_padded(d.skin_weights[render], d.skin_indices[render], j)
+        self._padded_weights = fast_kernels.padded_weights(
+            sk.dense_weights(d.skin_weights[render], d.skin_indices[render], j)
+        )
 
     def _make_topology(self) -> MeshTopology:
         d = self._data
@@ -235,6 +252,9 @@ class AnnyBody(BodyModel):
     def _skin(self, rest: _RestState, world: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(R, 3) float32 vertices (shifted by ``offset``) and unit normals."""
         transforms = sk.skinning_transforms(world, rest.rest_rotations, rest.heads)
+        if self.kernels == "numba":
+            shift = np.asarray(offset, np.float32)
+            return fast_kernels.skin(*rest.rows, None, *self._padded_weights, transforms, shift)
         blended = sk.blend_transforms(self._weights, transforms)
         vertices = sk.apply_affine(blended, rest.vertices)
         vertices += torch.from_numpy(np.asarray(offset, np.float32))[:, None]

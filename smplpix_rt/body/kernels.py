@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from smplpix_rt.errors import BackendUnavailableError
+from smplpix_rt.errors import BackendUnavailableError, InputError
 
 BLOCK = 128  # columns per block: 128 float32 accumulators stay in registers / L1
 _KERNELS: dict[str, object] = {}
@@ -36,6 +36,22 @@ _KERNELS: dict[str, object] = {}
 def available() -> bool:
     """True when Numba is installed."""
     return importlib.util.find_spec("numba") is not None
+
+
+def choose(kernels: str) -> str:
+    """Resolve a body model's ``kernels`` option: ``"auto"`` → ``"numba"`` when installed, else ``"torch"``.
+
+    Raises:
+        InputError: not ``"auto"``, ``"numba"`` or ``"torch"``.
+        BackendUnavailableError: ``"numba"`` without Numba.
+    """
+    if kernels not in ("auto", "numba", "torch"):
+        raise InputError(f"body kernels must be 'auto', 'numba' or 'torch', got {kernels!r}")
+    if kernels == "numba" and not available():
+        raise BackendUnavailableError("body kernels 'numba' need Numba: pip install numba")
+    if kernels == "auto":
+        return "numba" if available() else "torch"
+    return kernels
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,8 +129,8 @@ def skin(
     Args:
         rest_vertices, rest_normals: (V, 3) float32.
         offsets: (V, 3) float32 added to the rest vertices first (pose correctives), or None.
-        joint_index, joint_weight: (V, K) int32 joints and float32 weights per vertex (padding
-            entries have weight 0).
+        joint_index, joint_weight: (V, K) int32 joints and float32 weights per vertex, as made by
+            :func:`padded_weights`: each row's non-zeros first, then zero padding.
         transforms: (J, 12) float32 row-major 3x4 skinning transforms.
         shift: (3,) float32 added to every skinned vertex.
 
@@ -181,6 +197,8 @@ def _skin_kernel(rest, rest_n, offsets, no_offsets, index, weight, t, shift, out
         m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = m8 = m9 = m10 = m11 = np.float32(0.0)
         for k in range(width):
             w = weight[v, k]
+            if w == 0.0:  # non-zeros come first (see padded_weights)
+                break
             j = index[v, k]
             m0 += w * t[j, 0]
             m1 += w * t[j, 1]

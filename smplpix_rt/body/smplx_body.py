@@ -166,11 +166,7 @@ class SmplxBody(BodyModel):
         kernels: str = "auto",
     ) -> None:
         _check_threads(threads)
-        if kernels not in ("auto", "numba", "torch"):
-            raise InputError(f"SMPL-X kernels must be 'auto', 'numba' or 'torch', got {kernels!r}")
-        if kernels == "numba" and not fast_kernels.available():
-            raise BackendUnavailableError("SMPL-X kernels='numba' needs Numba: pip install numba")
-        self.kernels = "numba" if kernels == "auto" and fast_kernels.available() else kernels.replace("auto", "torch")
+        self.kernels = fast_kernels.choose(kernels)
         if num_betas < 1 or num_expression < 0:
             raise InputError(f"SMPL-X needs num_betas >= 1 and num_expression >= 0, got {num_betas}, {num_expression}")
         self.path = resolve_model_file(model_path, gender)
