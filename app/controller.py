@@ -22,7 +22,7 @@ from .recorder import VideoRecorder
 from .sequences import LoadedSequence, load_sequence_file
 from .session import RenderSession
 from .state import Action, AppState
-from .viewport import BACKGROUND, Rect
+from .viewport import PANEL_BACKGROUND, Rect
 
 
 class Controller:
@@ -61,10 +61,14 @@ class Controller:
         return shown
 
     def draw_viewport(self, rect: Rect) -> None:
-        """Clear the screen and draw the view into ``rect`` (GL coordinates) of the window."""
+        """Clear the screen to the panel colour and draw the view into ``rect`` (GL coordinates).
+
+        Docked panels are drawn without a background of their own (see ``DockLayout.begin_panel``):
+        this clear is it.
+        """
         ctx = self.session.viewport.ctx
         ctx.screen.use()
-        ctx.clear(*BACKGROUND, 1.0)
+        ctx.clear(*PANEL_BACKGROUND, 1.0)
         self.session.viewport.draw(self.state.view, rect)
 
     def record_frame(self, now: float | None = None) -> None:

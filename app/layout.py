@@ -25,6 +25,7 @@ class DockLayout:
     def __init__(self) -> None:
         self._built = False
         self._frames = 0
+        self._docked: dict[str, bool] = {}
 
     def begin(self) -> tuple[int, int, int, int]:
         """Submit the dock space; returns the central node's (x, y, width, height), top-left origin."""
@@ -55,10 +56,20 @@ class DockLayout:
         In the first frames the front tab of each dock node is selected (see :data:`FRONT_PANELS`):
         a docked tab becomes the selected one when its window holds the focus at the node's next
         update, so the windows are focused one per frame.
+
+        A panel that was docked in the previous frame paints no background: the window is cleared
+        to the panel colour before ImGui draws (see ``Controller.draw_viewport``), and docked
+        panels never overlap anything else. Under a software rasterizer this skips filling and
+        blending about half the window every frame (~3 ms of llvmpipe time at 1280x800). Floating
+        panels keep their background.
         """
         if 2 <= self._frames < 2 + len(FRONT_PANELS) and FRONT_PANELS[self._frames - 2] == name:
             imgui.set_next_window_focus()
-        return imgui.begin(name, True)
+        if self._docked.get(name, True):  # docked (the default layout docks every panel): see below
+            imgui.set_next_window_bg_alpha(0.0)
+        result = imgui.begin(name, True)
+        self._docked[name] = imgui.is_window_docked()
+        return result
 
     @staticmethod
     def _build(dock_id: int) -> None:

@@ -28,6 +28,8 @@ from .state import ViewMode, ViewSettings
 Rect = tuple[int, int, int, int]  # x, y (bottom-left, GL convention), width, height
 
 BACKGROUND = (0.06, 0.06, 0.07)
+#: Colour behind the docked panels (ImGui's dark-style window background, opaque).
+PANEL_BACKGROUND = (0.06, 0.06, 0.06)
 _CHANNELS = {"rgb": (0, 1, 2), "r": (0, 0, 0), "g": (1, 1, 1), "b": (2, 2, 2), "a": (3, 3, 3)}
 
 
@@ -236,6 +238,7 @@ def wheel_zoom(camera: OrbitCamera, steps: float) -> OrbitCamera:
 
 __all__ = [
     "BACKGROUND",
+    "PANEL_BACKGROUND",
     "Rect",
     "ViewportRenderer",
     "collect_gl_garbage",

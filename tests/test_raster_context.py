@@ -56,3 +56,29 @@ def test_broken_shader_is_reported_with_its_name(monkeypatch):
             programs.build_program(ctx, "broken.glsl")
     finally:
         ctx.release()
+
+
+@pytest.mark.gl
+def test_finish_releasing_gil_waits_for_the_queued_work(monkeypatch):
+    import numpy as np
+
+    from smplpix_rt.raster import context as context_module
+
+    ctx = create_headless_context()
+    try:
+        assert context_module._ctypes_gl_finish() is not None  # GLVND's libOpenGL is on every supported box
+        texture = ctx.texture((64, 64), 4)
+        framebuffer = ctx.framebuffer([texture])
+        framebuffer.use()
+        ctx.clear(0.0, 1.0, 0.0, 1.0)
+        context_module.finish_releasing_gil(ctx)
+        pixels = np.frombuffer(framebuffer.read(components=4), np.uint8).reshape(64, 64, 4)
+        assert (pixels == [0, 255, 0, 255]).all()
+
+        calls = []
+        monkeypatch.setattr(context_module, "_ctypes_gl_finish", lambda: None)
+        monkeypatch.setattr(type(ctx), "finish", lambda self: calls.append(self))
+        context_module.finish_releasing_gil(ctx)  # no GL library: moderngl's own finish
+        assert calls == [ctx]
+    finally:
+        ctx.release()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+
 import moderngl
 
 from smplpix_rt.errors import GLUnavailableError
@@ -35,6 +39,38 @@ def create_headless_context(require: int = REQUIRED_GL_VERSION) -> moderngl.Cont
             f"cannot create a headless OpenGL {require // 100}.{require % 100 // 10} context with EGL "
             f"({_one_line(exc)}); {_INSTALL_HINT}"
         ) from exc
+
+
+def finish_releasing_gil(ctx: moderngl.Context) -> None:
+    """Wait for ``ctx``'s queued GL work with the GIL released (``ctx`` must be current here).
+
+    ``moderngl`` keeps the GIL while it waits for the driver, so a read-back on one thread stalls
+    every other Python thread while a software rasterizer (llvmpipe) draws: a render worker would
+    freeze the UI thread for the whole rasterization. ``glFinish`` called through ``ctypes``
+    (which releases the GIL around foreign calls) does the waiting instead, and the read-back that
+    follows only copies. Falls back to ``ctx.finish()`` when no GL library can be loaded.
+    """
+    gl_finish = _ctypes_gl_finish()
+    if gl_finish is None:
+        ctx.finish()
+    else:
+        gl_finish()
+
+
+@functools.cache
+def _ctypes_gl_finish():
+    # GLVND's libOpenGL / libGL dispatch to the context current on the calling thread, whichever
+    # API (EGL or GLX) made it current.
+    for name in ("libOpenGL.so.0", "libGL.so.1", ctypes.util.find_library("OpenGL"), ctypes.util.find_library("GL")):
+        if not name:
+            continue
+        try:
+            function = ctypes.CDLL(name).glFinish
+        except (OSError, AttributeError):
+            continue
+        function.restype, function.argtypes = None, []
+        return function
+    return None
 
 
 def gl_info(ctx: moderngl.Context) -> dict[str, str]:

@@ -8,6 +8,7 @@ import numpy as np
 from smplpix_rt.camera import Camera
 from smplpix_rt.contracts import GBuffer, Mesh
 from smplpix_rt.errors import InputError, SmplpixError
+from smplpix_rt.raster.context import finish_releasing_gil
 from smplpix_rt.raster.encodings import DEFAULT_ENCODING, Encoding, get_encoding
 from smplpix_rt.raster.mesh_buffers import TopologyCache, validate_mesh_arrays
 from smplpix_rt.raster.programs import build_program
@@ -163,6 +164,7 @@ class GBufferRenderer:
             InputError: camera size differs from the renderer's, or invalid mesh arrays.
         """
         self.draw(mesh, camera)
+        finish_releasing_gil(self.ctx)  # rasterize with the GIL released; the reads below only copy
         planes = tuple(self._read_target(index) for index in range(self._encoding.num_targets))
         target, component = self._encoding.channel_index(self._encoding.mask_channel)
         mask = planes[target][:, :, component] > 0.5
