@@ -105,3 +105,23 @@ def test_kernel_choice_is_checked():
     assert kernels.choose("auto") == "numba" and kernels.choose("torch") == "torch"
     with pytest.raises(InputError, match="'auto', 'numba' or 'torch'"):
         kernels.choose("fast")
+
+
+def test_local_normals_equal_a_full_pass():
+    import torch
+    from raster_meshes import sphere_mesh
+
+    from smplpix_rt.body import skinning as sk
+
+    mesh = sphere_mesh(rings=12, segments=24)
+    faces = mesh.topology.faces.astype(np.int64)
+    count = mesh.vertices.shape[0]
+    moving = np.arange(count // 3, count // 2)
+    full = sk.VertexNormals.from_faces(faces, count)
+    local = sk.LocalNormals.around(faces, count, moving)
+    before = torch.from_numpy(mesh.vertices.copy())
+    after = before.clone()
+    after[moving] += torch.from_numpy(np.random.default_rng(4).normal(size=(moving.size, 3)).astype(np.float32)) * 0.05
+    updated = local.update(full(before), after)
+    torch.testing.assert_close(updated, full(after), atol=1e-6, rtol=0)
+    assert 0 < local.affected.numel() < count  # only a band around the moving vertices is redone

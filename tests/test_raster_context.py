@@ -66,7 +66,7 @@ def test_finish_releasing_gil_waits_for_the_queued_work(monkeypatch):
 
     ctx = create_headless_context()
     try:
-        assert context_module._ctypes_gl_finish() is not None  # GLVND's libOpenGL is on every supported box
+        assert context_module._ctypes_gl() is not None  # GLVND's libOpenGL is on every supported box
         texture = ctx.texture((64, 64), 4)
         framebuffer = ctx.framebuffer([texture])
         framebuffer.use()
@@ -76,9 +76,32 @@ def test_finish_releasing_gil_waits_for_the_queued_work(monkeypatch):
         assert (pixels == [0, 255, 0, 255]).all()
 
         calls = []
-        monkeypatch.setattr(context_module, "_ctypes_gl_finish", lambda: None)
+        monkeypatch.setattr(context_module, "_ctypes_gl", lambda: None)
         monkeypatch.setattr(type(ctx), "finish", lambda self: calls.append(self))
         context_module.finish_releasing_gil(ctx)  # no GL library: moderngl's own finish
         assert calls == [ctx]
+    finally:
+        ctx.release()
+
+
+@pytest.mark.gl
+def test_gil_free_draw_matches_moderngl(monkeypatch):
+    import numpy as np
+    from raster_meshes import golden_scene
+
+    from smplpix_rt.raster import context as context_module
+    from smplpix_rt.raster.renderer import GBufferRenderer
+
+    mesh, camera = golden_scene()
+    ctx = create_headless_context()
+    try:
+        renderer = GBufferRenderer(ctx, camera.width, camera.height, encoding="neural")
+        through_ctypes = renderer.render(mesh, camera)
+        monkeypatch.setattr(context_module, "_ctypes_gl", lambda: None)
+        through_moderngl = renderer.render(mesh, camera)
+        assert through_ctypes.mask.any()
+        for a, b in zip(through_ctypes.planes, through_moderngl.planes, strict=True):
+            np.testing.assert_array_equal(a, b)
+        renderer.release()
     finally:
         ctx.release()

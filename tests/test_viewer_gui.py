@@ -31,32 +31,13 @@ START_TIMEOUT = 120.0  # a cold start imports torch and the body model
 
 @pytest.fixture(scope="module")
 def display():
-    """A private Xvfb server on a free display number, stopped by PID at the end."""
+    """A private Xvfb server on a free display number, stopped at the end."""
+    from smplpix_rt.virtual_display import virtual_display
+
     if not shutil.which("Xvfb"):
         pytest.skip("Xvfb is not installed (apt-get install xvfb xauth)")
-    number = next(
-        n
-        for n in range(150, 400)
-        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists()
-    )
-    server = subprocess.Popen(
-        ["Xvfb", f":{number}", "-screen", "0", f"{WINDOW[0]}x{WINDOW[1]}x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not Path(f"/tmp/.X11-unix/X{number}").exists():
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"Xvfb :{number} did not start")
-            time.sleep(0.05)
-        yield f":{number}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with virtual_display(*WINDOW) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

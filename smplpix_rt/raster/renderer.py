@@ -8,7 +8,7 @@ import numpy as np
 from smplpix_rt.camera import Camera
 from smplpix_rt.contracts import GBuffer, Mesh
 from smplpix_rt.errors import InputError, SmplpixError
-from smplpix_rt.raster.context import finish_releasing_gil
+from smplpix_rt.raster.context import finish_releasing_gil, render_releasing_gil
 from smplpix_rt.raster.encodings import DEFAULT_ENCODING, Encoding, get_encoding
 from smplpix_rt.raster.mesh_buffers import TopologyCache, validate_mesh_arrays
 from smplpix_rt.raster.programs import build_program
@@ -145,7 +145,7 @@ class GBufferRenderer:
         try:
             with scope:
                 ctx.depth_func = "<"
-                vertex_array.render(moderngl.TRIANGLES)
+                render_releasing_gil(vertex_array, moderngl.TRIANGLES)
         finally:
             scope.release()
 
