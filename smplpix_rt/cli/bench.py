@@ -42,8 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 #: The viewer runs of ``--viewer``: (name, extra arguments).
 VIEWER_SCENARIOS = (
-    ("random_edits", ["--script-random-edits", "600"]),
-    ("playback", ["--sequence", "demo", "--exit-after", "10"]),
+    ("random_edits", ["--script-random-edits", "1500"]),
+    ("playback", ["--sequence", "demo", "--exit-after", "20"]),
 )
 #: Viewer measurements copied into the report.
 VIEWER_KEYS = (
