@@ -13,6 +13,7 @@ _PACKAGES = [
     "numpy",
     "torch",
     "moderngl",
+    "numba",
     "onnx",
     "onnxruntime",
     "onnxruntime-gpu",
