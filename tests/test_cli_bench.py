@@ -1,0 +1,51 @@
+"""``smplpix bench --viewer``: how the viewer runs are launched and summarized (the viewer itself is faked)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from smplpix_rt.cli import bench
+from smplpix_rt.errors import SmplpixError
+
+
+def _args(**kw) -> argparse.Namespace:
+    base = {"size": (256, 256), "window_size": (1280, 800), "body_model": None, "body_model_path": None}
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_viewer_runs_are_summarized_against_the_pipeline_fps(monkeypatch):
+    commands = []
+
+    def fake_run(command, env, capture_output, text, timeout):
+        commands.append((command, env["DISPLAY"]))
+        stats = Path(command[command.index("--stats-json") + 1])
+        stats.write_text(json.dumps({"ui_frame_ms_median": 12.0, "ui_frame_ms_p95": 17.0, "neural_fps": 36.0}))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setenv("DISPLAY", ":42")
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    report = bench._bench_viewer(_args(), Path("m.onnx"), "onnxruntime", 45.0)
+    assert [name for name, _ in bench.VIEWER_SCENARIOS] == ["random_edits", "playback"]
+    for name, _ in bench.VIEWER_SCENARIOS:
+        assert report[name]["neural_fps_share_of_bench"] == 0.8
+        assert report[name]["ui_frame_ms_median"] == 12.0 and report[name]["latency_ms_median"] is None
+    first, display = commands[0]
+    assert display == ":42"
+    assert ["--backend", "onnxruntime"] == first[first.index("--backend") : first.index("--backend") + 2]
+    assert "256x256" in first and "1280x800" in first and "--script-random-edits" in first
+    assert "--sequence" in commands[1][0]
+
+
+def test_a_failed_viewer_run_is_one_clear_error(monkeypatch):
+    def fake_run(command, env, capture_output, text, timeout):
+        return subprocess.CompletedProcess(command, 1, "", "Traceback ...\nsmplpix-viewer: error: no such model\n")
+
+    monkeypatch.setenv("DISPLAY", ":42")
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    with pytest.raises(SmplpixError, match=r"'random_edits' failed \(exit 1\): smplpix-viewer: error: no such model"):
+        bench._bench_viewer(_args(), Path("m.onnx"), "onnxruntime", 45.0)
