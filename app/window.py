@@ -63,6 +63,11 @@ class Window:
         self._imgui_ready = False
         try:
             self._handle = self._create(width, height, title)
+            # Asking the X server for the size is a round trip (~0.4 ms on a busy machine), so the
+            # size is kept up to date by GLFW's callback instead of queried every frame.
+            self._framebuffer_size = tuple(glfw.get_framebuffer_size(self._handle))
+            self._on_resize = self._framebuffer_resized  # a reference GLFW's callback slot needs alive
+            glfw.set_framebuffer_size_callback(self._handle, self._on_resize)
             self.ctx = moderngl.create_context(require=330)
             self.ctx.gc_mode = "context_gc"  # see collect_gl_garbage(); collected once per frame
             self._init_imgui()
@@ -107,7 +112,10 @@ class Window:
 
     @property
     def framebuffer_size(self) -> tuple[int, int]:
-        return tuple(glfw.get_framebuffer_size(self._handle))
+        return self._framebuffer_size
+
+    def _framebuffer_resized(self, _handle, width: int, height: int) -> None:
+        self._framebuffer_size = (int(width), int(height))
 
     def begin_frame(self, timeout: float = 0.0) -> None:
         """Process window events (waiting up to ``timeout`` seconds for one) and start an ImGui frame."""
