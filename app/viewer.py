@@ -67,15 +67,9 @@ class Viewer:
         start = time.perf_counter()
         dt, self._last_start = start - self._last_start, start
         state = self.controller.state
-        # During playback the next pose goes to the (idle) worker first, so that it renders while
-        # this frame is built and drawn; edits made in the panels meanwhile go with the next one.
-        early = state.sequence.playing and self.controller.export is None
-        if early:
-            self.controller.update(min(dt, 0.25))
         self._build_ui(state)
         self.automation.before_update(state, start)
-        if not early:
-            self.controller.update(min(dt, 0.25))
+        self.controller.update(min(dt, 0.25))
         imgui.render()
         self.controller.draw_viewport(self._gl_rect(state.viewport_rect))
         self.window.render_imgui()
