@@ -105,6 +105,7 @@ def interop_roundtrip(ctx: Any, size: int = 256) -> dict[str, Any]:
         registered.copy_from_array(arrays[0], buffer.data_ptr(), size, size, stream.cuda_stream)
         registered.copy_to_array(buffer.data_ptr(), arrays[1], size, size, stream.cuda_stream)
         registered.unmap()
+        stream.synchronize()  # the copies ran on `stream`; buffer.cpu() below runs on the default stream
         back = np.frombuffer(target.read(), np.float16).reshape(size, size, 4)
         via_cuda = buffer.cpu().numpy()
     finally:

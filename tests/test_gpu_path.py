@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import subprocess
 import sys
@@ -180,3 +181,163 @@ def test_torch_device_generator_matches_host_inference(tmp_path):
     stream.synchronize()
     torch.testing.assert_close(output[0].cpu(), torch.from_numpy(expected), atol=1e-4, rtol=0)
     runtime.release()
+
+
+# -- the CUDA calls, against a stand-in for cuda.bindings.runtime that checks argument types --------
+
+
+class _FakeCudart:
+    """Just enough of ``cuda.bindings.runtime`` for the interop classes, recording every call.
+
+    Like the real bindings, ``cudaGraphicsMapResources`` / ``cudaGraphicsUnmapResources`` take
+    ``resources`` as one handle or as the int address of a C array of handles, never a list.
+    """
+
+    class cudaGraphicsRegisterFlags:
+        cudaGraphicsRegisterFlagsReadOnly = 1
+        cudaGraphicsRegisterFlagsWriteDiscard = 2
+
+    class cudaMemcpyKind:
+        cudaMemcpyDeviceToDevice = 3
+
+    class cudaStreamCaptureMode:
+        cudaStreamCaptureModeThreadLocal = 1
+
+    def __init__(self, fail: frozenset[str] = frozenset()) -> None:
+        self.fail, self.calls, self.next_handle = fail, [], 0x1000
+
+    def _result(self, name: str, *values):
+        self.calls.append(name)
+        return (999 if name in self.fail else 0, *values)
+
+    def _resources(self, count: int, resources) -> list[int]:
+        if not isinstance(resources, int):
+            raise TypeError(f"Argument 'resources' is not instance of type int, found {type(resources)}")
+        return list((ctypes.c_void_p * count).from_address(resources))
+
+    def cudaGetErrorString(self, err):
+        return (0, b"fake failure")
+
+    def cudaGraphicsGLRegisterImage(self, image, target, flags):
+        self.next_handle += 0x10
+        return self._result("register", self.next_handle)
+
+    def cudaGraphicsMapResources(self, count, resources, stream):
+        self.mapped = self._resources(count, resources)
+        return self._result("map")
+
+    def cudaGraphicsUnmapResources(self, count, resources, stream):
+        self.unmapped = self._resources(count, resources)
+        return self._result("unmap")
+
+    def cudaGraphicsSubResourceGetMappedArray(self, resource, array_index, mip_level):
+        return self._result("array", f"array-{resource:#x}")
+
+    def cudaGraphicsUnregisterResource(self, resource):
+        return self._result("unregister")
+
+    def cudaStreamBeginCapture(self, stream, mode):
+        return self._result("begin_capture")
+
+    def cudaStreamEndCapture(self, stream):
+        return self._result("end_capture", "graph")
+
+    def cudaGraphInstantiate(self, graph, flags):
+        return self._result("instantiate", "exec")
+
+    def cudaGraphDestroy(self, graph):
+        return self._result("graph_destroy")
+
+    def cudaGraphExecDestroy(self, graph_exec):
+        return self._result("exec_destroy")
+
+
+class _FakeTexture:
+    def __init__(self, glo: int) -> None:
+        self.glo, self.components, self.dtype, self.width, self.height = glo, 4, "f2", 8, 4
+
+
+@pytest.fixture
+def fake_cudart(monkeypatch):
+    import smplpix_rt.runtime.interop as interop
+
+    def install(fail: frozenset[str] = frozenset()) -> _FakeCudart:
+        cudart = _FakeCudart(fail)
+        monkeypatch.setattr(interop, "import_cudart", lambda: cudart)
+        return cudart
+
+    return install
+
+
+def test_textures_are_mapped_and_unmapped_as_one_c_array_of_handles(fake_cudart):
+    from smplpix_rt.runtime.interop import RegisteredTextures
+
+    cudart = fake_cudart()
+    registered = RegisteredTextures([_FakeTexture(1), _FakeTexture(2)], [False, True])
+    arrays = registered.map(stream=7)
+    assert cudart.mapped == [0x1010, 0x1020]
+    assert arrays == ["array-0x1010", "array-0x1020"]
+    registered.unmap()
+    assert cudart.unmapped == [0x1010, 0x1020]
+    registered.release()
+    assert cudart.calls.count("unregister") == 2 and cudart.calls.count("unmap") == 1
+
+
+def test_a_failed_array_lookup_unmaps_before_raising(fake_cudart):
+    from smplpix_rt.errors import SmplpixError
+    from smplpix_rt.runtime.interop import RegisteredTextures
+
+    cudart = fake_cudart(frozenset({"array"}))
+    registered = RegisteredTextures([_FakeTexture(1)], [False])
+    with pytest.raises(SmplpixError, match="cudaGraphicsSubResourceGetMappedArray failed"):
+        registered.map(stream=7)
+    assert cudart.calls[-1] == "unmap" and cudart.unmapped == [0x1010]
+    registered.release()
+    assert cudart.calls.count("unmap") == 1  # not mapped any more: release only unregisters
+
+
+@pytest.mark.parametrize("failing", ["work", "instantiate"])
+def test_a_failed_graph_capture_frees_the_captured_graph(fake_cudart, failing):
+    from smplpix_rt.errors import SmplpixError
+    from smplpix_rt.runtime.interop import CudaGraph
+
+    cudart = fake_cudart(frozenset({failing}))
+
+    def work() -> None:
+        if failing == "work":
+            raise SmplpixError("enqueue failed")
+
+    with pytest.raises(SmplpixError):
+        CudaGraph(7, work)
+    assert "end_capture" in cudart.calls and cudart.calls[-1] == "graph_destroy"
+
+
+class _FakeTrtContext:
+    def __init__(self) -> None:
+        self.addresses: dict[str, int] = {}
+
+    def set_input_shape(self, name, shape) -> bool:
+        return True
+
+    def set_tensor_address(self, name, address) -> bool:
+        self.addresses[name] = address
+        return True
+
+    def execute_async_v3(self, stream_handle) -> bool:
+        return True
+
+
+def test_device_pointers_make_the_tensorrt_host_path_rebind_its_buffers():
+    import torch
+
+    from smplpix_rt.runtime.device import TensorRTDeviceGenerator
+    from smplpix_rt.runtime.trt_backend import TensorRTRuntime
+
+    manifest = type("M", (), {"input_names": ("a", "b"), "output": "image", "inputs": (1, 2), "size_multiple": 8})()
+    runtime = TensorRTRuntime.__new__(TensorRTRuntime)
+    runtime.manifest, runtime._context, runtime._size = manifest, _FakeTrtContext(), (16, 16)
+    runtime._dtypes = dict.fromkeys(("a", "b", "image"), torch.float32)
+    generator = TensorRTDeviceGenerator(runtime)
+    generator.infer_device([0x10, 0x20], 0x30, 0, (16, 16))
+    assert runtime._context.addresses == {"a": 0x10, "b": 0x20, "image": 0x30}
+    assert runtime._size is None  # TensorRTRuntime.infer reallocates and rebinds before its next run

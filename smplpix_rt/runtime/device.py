@@ -287,13 +287,20 @@ class TensorRTDeviceGenerator:
             context.set_input_shape(name, (1, height, width, PLANE_CHANNELS))
             context.set_tensor_address(name, int(ptr))
         context.set_tensor_address(self.manifest.output, int(output_ptr))
-        if not context.execute_async_v3(stream):
-            raise SmplpixError("TensorRT failed to run the engine (see the TensorRT log)")
+        # The shared execution context now points at the caller's buffers: make the runtime's host
+        # path (TensorRTRuntime.infer) rebind its own buffers before its next run.
+        self._runtime._size = None
+
+        def enqueue() -> None:
+            if not context.execute_async_v3(stream):
+                raise SmplpixError("TensorRT failed to run the engine (see the TensorRT log)")
+
+        enqueue()
         if self._use_graph:
             from smplpix_rt.runtime.interop import CudaGraph
 
             self._release_graph()
-            self._graph = CudaGraph(stream, lambda: context.execute_async_v3(stream))
+            self._graph = CudaGraph(stream, enqueue)  # a failed enqueue aborts the capture
             self._bound = binding
 
     def _release_graph(self) -> None:
@@ -367,12 +374,16 @@ class DeviceFrameLoop:
         self._texture = self._renderer.ctx.texture((width, height), 4, dtype="f2")
         half = {"dtype": torch.float16, "device": self._device}
         single = {"dtype": torch.float32, "device": self._device}
-        self._buffers = {
-            "staging_in": [torch.empty((height, width, 4), **half) for _ in textures],
-            "inputs": [torch.empty((1, height, width, 4), **single) for _ in textures],
-            "output": torch.empty((1, height, width, 3), **single),
-            "staging_out": torch.ones((height, width, 4), **half),
-        }
+        # Allocated (and the alpha fill enqueued) on the loop's stream: torch streams do not
+        # synchronize with the default stream, and the caching allocator reuses a freed block only
+        # on the stream it was allocated on, so every use of these buffers stays stream-ordered.
+        with torch.cuda.stream(self._stream):
+            self._buffers = {
+                "staging_in": [torch.empty((height, width, 4), **half) for _ in textures],
+                "inputs": [torch.empty((1, height, width, 4), **single) for _ in textures],
+                "output": torch.empty((1, height, width, 3), **single),
+                "staging_out": torch.ones((height, width, 4), **half),
+            }
         self._registered = RegisteredTextures((*textures, self._texture), (False,) * len(textures) + (True,))
         self._key = key
 

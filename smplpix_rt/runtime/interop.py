@@ -18,6 +18,8 @@ each direction a single 2D copy:
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 from collections.abc import Sequence
 from typing import Any
 
@@ -134,22 +136,41 @@ class RegisteredTextures:
             raise
         self.sizes = tuple((t.width, t.height) for t in textures)
 
+    def _handle_array(self) -> ctypes.Array:
+        """The registrations as a C array of ``cudaGraphicsResource_t``.
+
+        cuda-bindings takes ``resources`` of ``cudaGraphicsMapResources`` / ``cudaGraphicsUnmapResources``
+        as one ``cudaGraphicsResource_t`` or as the address (int) of such an array; a Python list is a
+        TypeError. The caller keeps the returned array alive for the duration of the call.
+        """
+        return (ctypes.c_void_p * len(self._resources))(*(int(r) for r in self._resources))
+
     def map(self, stream: int) -> list[Any]:
-        """Map every texture on ``stream``; returns one ``cudaArray_t`` per texture (level 0)."""
+        """Map every texture on ``stream``; returns one ``cudaArray_t`` per texture (level 0).
+
+        When a mapped array cannot be obtained, the textures are unmapped again before raising.
+        """
         cudart = self._cudart
-        checked(cudart.cudaGraphicsMapResources(len(self._resources), self._resources, stream), "map textures")
+        handles = self._handle_array()
+        checked(cudart.cudaGraphicsMapResources(len(handles), ctypes.addressof(handles), stream), "map textures")
         self._mapped = stream
-        return [
-            checked(cudart.cudaGraphicsSubResourceGetMappedArray(r, 0, 0), "cudaGraphicsSubResourceGetMappedArray")
-            for r in self._resources
-        ]
+        try:
+            return [
+                checked(cudart.cudaGraphicsSubResourceGetMappedArray(r, 0, 0), "cudaGraphicsSubResourceGetMappedArray")
+                for r in self._resources
+            ]
+        except BaseException:
+            with contextlib.suppress(SmplpixError):
+                self.unmap()
+            raise
 
     def unmap(self) -> None:
         """Unmap on the stream they were mapped on (no-op when not mapped)."""
         if self._mapped is None:
             return
         stream, self._mapped = self._mapped, None
-        checked(self._cudart.cudaGraphicsUnmapResources(len(self._resources), self._resources, stream), "unmap")
+        handles = self._handle_array()
+        checked(self._cudart.cudaGraphicsUnmapResources(len(handles), ctypes.addressof(handles), stream), "unmap")
 
     def copy_from_array(self, array: Any, dst_ptr: int, width: int, height: int, stream: int) -> None:
         """One 2D copy: RGBA16F array → linear device buffer of (height, width, 4) float16."""
@@ -196,10 +217,19 @@ class CudaGraph:
         checked(cudart.cudaStreamBeginCapture(stream, mode), "cudaStreamBeginCapture")
         try:
             work()
-        finally:
-            graph = checked(cudart.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
+        except BaseException:
+            # End the capture so the stream is usable again, and free what it recorded.
+            err, graph = cudart.cudaStreamEndCapture(stream)
+            if int(err) == 0 and graph is not None:
+                cudart.cudaGraphDestroy(graph)
+            raise
+        graph = checked(cudart.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
+        try:
+            self._exec = checked(cudart.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+        except BaseException:
+            cudart.cudaGraphDestroy(graph)
+            raise
         self._graph = graph
-        self._exec = checked(cudart.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
 
     def launch(self, stream: int) -> None:
         """Replay the captured work on ``stream``."""

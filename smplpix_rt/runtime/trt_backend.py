@@ -85,6 +85,8 @@ class TensorRTRuntime(Runtime):
         data = self._path.read_bytes()
         if not data:
             raise ModelFileError(f"{self._path} is not a valid engine: the file is empty; {_REBUILD_HINT}")
+        # TensorRT uses the CUDA device current at deserialization; for device != 0 this likely needs
+        # `with torch.cuda.device(self._device):` around this and create_execution_context (unconfirmed).
         self._engine = self._trt_runtime.deserialize_cuda_engine(data)
         if self._engine is None:
             raise ModelFileError(
