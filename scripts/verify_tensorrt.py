@@ -22,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from smplpix_rt.errors import SmplpixError
-from smplpix_rt.generator.manifest import PLANE_CHANNELS, Architecture, Manifest, default_inputs
-from smplpix_rt.runtime import OrtRuntime, TensorRTRuntime, build_engine, time_runtime
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runs from a checkout, installed or not
+
+from smplpix_rt.errors import SmplpixError  # noqa: E402
+from smplpix_rt.generator.manifest import PLANE_CHANNELS, Architecture, Manifest, default_inputs  # noqa: E402
+from smplpix_rt.runtime import OrtRuntime, TensorRTRuntime, build_engine, time_runtime  # noqa: E402
 
 
 def _random_pixnet(folder: Path, size: int) -> Path:
