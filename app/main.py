@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from smplpix_rt import __version__
-from smplpix_rt.cli.args import image_size, positive_float, positive_int
+from smplpix_rt.cli.args import count, image_size, positive_float, positive_int
 from smplpix_rt.errors import SmplpixError
 
 from .window import NO_DISPLAY_MESSAGE, NoDisplayError, display_available, wake
@@ -57,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--window-size", type=image_size, default=(1280, 800), help="window WxH (default 1280x800)")
     p.add_argument("--max-fps", type=positive_float, default=60.0, help="UI frame-rate cap (default 60)")
+    p.add_argument(
+        "--ui-gl-threads",
+        type=count,
+        default=None,
+        metavar="N",
+        help="software OpenGL (Mesa llvmpipe) only: rasterizer threads for the window; 0 draws the UI on the UI "
+        "thread and leaves more CPU to the neural frames (default: the driver's, one per core)",
+    )
     p.add_argument(
         "--view",
         default=None,

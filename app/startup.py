@@ -46,7 +46,7 @@ def open_viewer(args: argparse.Namespace) -> Viewer:
         SmplpixError: no display, a model or state file that cannot be used, an unwritable
             recording path — with a one-line message.
     """
-    window = Window(*args.window_size)
+    window = Window(*args.window_size, gl_threads=args.ui_gl_threads)
     session = None
     try:
         config = pipeline_config(args)

@@ -6,8 +6,10 @@ ships, the one its ImGui backend was built against.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+from collections.abc import Iterator
 
 import imgui_bundle  # noqa: F401  (must come before glfw, see module docs)
 from imgui_bundle import imgui
@@ -22,6 +24,27 @@ from smplpix_rt.errors import SmplpixError
 from .viewport import collect_gl_garbage
 
 NO_DISPLAY_MESSAGE = "no display found; use `smplpix render` for headless rendering"
+
+
+@contextlib.contextmanager
+def software_gl_threads(count: int | None) -> Iterator[None]:
+    """Ask Mesa's llvmpipe for ``count`` rasterizer threads for GL screens created inside the block.
+
+    llvmpipe reads ``LP_NUM_THREADS`` when a display's GL screen is created (for the window, at
+    GLFW's first init); hardware drivers ignore it. The render worker's headless context is created
+    later, outside the block, and keeps the default (one thread per core). With 0 the window's
+    drawing runs on the UI thread itself: on a 2-core machine the UI then never takes both cores
+    at once from the generator, whose two threads wait for each other. Does nothing when ``count``
+    is None or the user has set ``LP_NUM_THREADS`` (theirs applies to every context).
+    """
+    if count is None or "LP_NUM_THREADS" in os.environ:
+        yield
+        return
+    os.environ["LP_NUM_THREADS"] = str(count)
+    try:
+        yield
+    finally:
+        os.environ.pop("LP_NUM_THREADS", None)
 
 
 class NoDisplayError(SmplpixError):
@@ -49,31 +72,37 @@ class Window:
     Args:
         width, height: initial window size in screen coordinates.
         title: window title (tests find the window by it).
+        gl_threads: rasterizer threads of a software OpenGL driver (Mesa llvmpipe) for this
+            window, see :func:`software_gl_threads`; None leaves the driver's choice.
 
     Raises:
         NoDisplayError: no display, or GLFW cannot open one or create the GL context.
     """
 
-    def __init__(self, width: int, height: int, title: str = "smplpix viewer") -> None:
+    def __init__(self, width: int, height: int, title: str = "smplpix viewer", gl_threads: int | None = None) -> None:
         if not display_available():
             raise NoDisplayError(NO_DISPLAY_MESSAGE)
         glfw.ERROR_REPORTING = "ignore"  # failures are reported through return values, as one clear line
-        if not glfw.init():
-            raise NoDisplayError(NO_DISPLAY_MESSAGE)
-        self._imgui_ready = False
-        try:
-            self._handle = self._create(width, height, title)
-            # Asking the X server for the size is a round trip (~0.4 ms on a busy machine), so the
-            # size is kept up to date by GLFW's callback instead of queried every frame.
-            self._framebuffer_size = tuple(glfw.get_framebuffer_size(self._handle))
-            self._on_resize = self._framebuffer_resized  # a reference GLFW's callback slot needs alive
-            glfw.set_framebuffer_size_callback(self._handle, self._on_resize)
-            self.ctx = moderngl.create_context(require=330)
-            self.ctx.gc_mode = "context_gc"  # see collect_gl_garbage(); collected once per frame
-            self._init_imgui()
-        except BaseException:
-            self.close()
-            raise
+        with software_gl_threads(gl_threads):
+            if not glfw.init():
+                raise NoDisplayError(NO_DISPLAY_MESSAGE)
+            self._imgui_ready = False
+            try:
+                self._open(width, height, title)
+            except BaseException:
+                self.close()
+                raise
+
+    def _open(self, width: int, height: int, title: str) -> None:
+        self._handle = self._create(width, height, title)
+        # Asking the X server for the size is a round trip (~0.4 ms on a busy machine), so the
+        # size is kept up to date by GLFW's callback instead of queried every frame.
+        self._framebuffer_size = tuple(glfw.get_framebuffer_size(self._handle))
+        self._on_resize = self._framebuffer_resized  # a reference GLFW's callback slot needs alive
+        glfw.set_framebuffer_size_callback(self._handle, self._on_resize)
+        self.ctx = moderngl.create_context(require=330)
+        self.ctx.gc_mode = "context_gc"  # see collect_gl_garbage(); collected once per frame
+        self._init_imgui()
 
     @staticmethod
     def _create(width: int, height: int, title: str):

@@ -14,7 +14,13 @@ from smplpix_rt.errors import SmplpixError
 
 
 def _args(**kw) -> argparse.Namespace:
-    base = {"size": (256, 256), "window_size": (1280, 800), "body_model": None, "body_model_path": None}
+    base = {
+        "size": (256, 256),
+        "window_size": (1280, 800),
+        "body_model": None,
+        "body_model_path": None,
+        "ui_gl_threads": None,
+    }
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -29,7 +35,8 @@ def test_viewer_runs_are_summarized_against_the_pipeline_fps(monkeypatch):
 
     monkeypatch.setenv("DISPLAY", ":42")
     monkeypatch.setattr(subprocess, "run", fake_run)
-    report = bench._bench_viewer(_args(), Path("m.onnx"), "onnxruntime", 45.0)
+    report = bench._bench_viewer(_args(), Path("m.onnx"), "onnxruntime")
+    bench._viewer_shares(report, 45.0)
     assert [name for name, _ in bench.VIEWER_SCENARIOS] == ["random_edits", "playback"]
     for name, _ in bench.VIEWER_SCENARIOS:
         assert report[name]["neural_fps_share_of_bench"] == 0.8
@@ -38,7 +45,10 @@ def test_viewer_runs_are_summarized_against_the_pipeline_fps(monkeypatch):
     assert display == ":42"
     assert ["--backend", "onnxruntime"] == first[first.index("--backend") : first.index("--backend") + 2]
     assert "256x256" in first and "1280x800" in first and "--script-random-edits" in first
-    assert "--sequence" in commands[1][0]
+    assert "--sequence" in commands[1][0] and "--ui-gl-threads" not in first
+    bench._bench_viewer(_args(ui_gl_threads=0), Path("m.onnx"), "onnxruntime")
+    last = commands[-1][0]
+    assert last[last.index("--ui-gl-threads") + 1] == "0"
 
 
 def test_a_failed_viewer_run_is_one_clear_error(monkeypatch):
@@ -48,4 +58,4 @@ def test_a_failed_viewer_run_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("DISPLAY", ":42")
     monkeypatch.setattr(subprocess, "run", fake_run)
     with pytest.raises(SmplpixError, match=r"'random_edits' failed \(exit 1\): smplpix-viewer: error: no such model"):
-        bench._bench_viewer(_args(), Path("m.onnx"), "onnxruntime", 45.0)
+        bench._bench_viewer(_args(), Path("m.onnx"), "onnxruntime")

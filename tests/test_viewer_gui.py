@@ -11,13 +11,14 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from test_viewer_support import ROOT, make_tiny_model, viewer_command
+from test_viewer_support import BOOTSTRAP, ROOT, make_tiny_model, viewer_command
 
 from smplpix_rt.video import count_video_frames
 
@@ -244,3 +245,29 @@ def test_an_unusable_state_file_is_one_line_on_stderr(display, tiny_model, tmp_p
     code, err = _finish(_start(display, tiny_model, "--load-state", str(state)), START_TIMEOUT)
     assert code == 1
     assert err.strip().count("\n") == 0 and "no_such_joint" in err and "pose.json" in err
+
+
+_COUNT_WINDOW_GL_THREADS = """
+import os, sys
+from smplpix_viewer.window import Window
+window = Window(320, 240, gl_threads={threads})
+renderer = window.ctx.info["GL_RENDERER"]
+names = [open(f"/proc/self/task/{{t}}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+window.close()
+print(renderer.split()[0], sum(name.startswith("llvmpipe") for name in names), os.environ.get("LP_NUM_THREADS"))
+"""
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_ui_gl_threads_sets_the_software_rasterizer_threads_of_the_window_only(display, threads):
+    code = BOOTSTRAP + _COUNT_WINDOW_GL_THREADS.format(threads=threads)
+    env = {k: v for k, v in _env(display).items() if k != "LP_NUM_THREADS"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    renderer, count, leftover = result.stdout.split()
+    if renderer != "llvmpipe":
+        pytest.skip(f"the window's OpenGL is {renderer}, not Mesa llvmpipe")
+    assert int(count) == threads
+    assert leftover == "None"  # later contexts (the render worker's) get the driver's default again
