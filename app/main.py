@@ -60,10 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ui-gl-threads",
         type=count,
-        default=None,
+        default=0,
         metavar="N",
-        help="software OpenGL (Mesa llvmpipe) only: rasterizer threads for the window; 0 draws the UI on the UI "
-        "thread and leaves more CPU to the neural frames (default: the driver's, one per core)",
+        help="software OpenGL (Mesa llvmpipe) only: rasterizer threads for the window; the default 0 draws the UI "
+        "on the UI thread, which leaves more of the CPU to the neural frames (LP_NUM_THREADS, when set, wins)",
     )
     p.add_argument(
         "--view",

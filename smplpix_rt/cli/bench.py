@@ -39,9 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--ui-gl-threads",
         type=count,
-        default=None,
+        default=0,
         metavar="N",
-        help="passed to the viewer for --viewer (software OpenGL rasterizer threads of its window)",
+        help="for --viewer: the viewer's --ui-gl-threads (software OpenGL rasterizer threads of its window; default 0)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=run)
@@ -79,8 +79,7 @@ def _bench_viewer(args: argparse.Namespace, model, backend: str) -> dict:
     command = [sys.executable, "-c", "import sys; from smplpix_viewer.main import main; sys.exit(main())"]
     command += [str(model), "--backend", backend, "--size", f"{width}x{height}"]
     command += ["--window-size", f"{window[0]}x{window[1]}"]
-    if args.ui_gl_threads is not None:
-        command += ["--ui-gl-threads", str(args.ui_gl_threads)]
+    command += ["--ui-gl-threads", str(args.ui_gl_threads)]
     if args.body_model:
         command += ["--body-model", args.body_model]
     if args.body_model_path:
