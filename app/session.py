@@ -88,6 +88,7 @@ class RenderSession:
         self.times = StageTimings()
         self.latency_ms = 0.0
         self.latencies: deque[float] = deque(maxlen=512)
+        self._shown_edit_time: float | None = None  # edit time of a frame shown but not yet presented
         self.frames_shown = 0
         self.paused = False  # an offline export uses the worker exclusively
 
@@ -158,8 +159,19 @@ class RenderSession:
         self.viewport.set_frame(frame.image, frame.mesh, frame.camera, frame.gbuffer)
         self.frames_shown += 1
         self.times = frame.timings
-        self.latency_ms = (time.perf_counter() - result.edit_time) * 1000.0
+        self._shown_edit_time = result.edit_time
+
+    def presented(self, now: float | None = None) -> None:
+        """The window showing the newest frame was swapped: its edit → screen latency is complete.
+
+        Call after the buffer swap; latencies count from the oldest edit the frame shows to here.
+        """
+        if self._shown_edit_time is None:
+            return
+        now = time.perf_counter() if now is None else now
+        self.latency_ms = (now - self._shown_edit_time) * 1000.0
         self.latencies.append(self.latency_ms)
+        self._shown_edit_time = None
 
     def show_image(self, frame: RenderedFrame) -> None:
         """Show a frame that did not come through the interactive path (offline export preview)."""

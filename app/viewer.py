@@ -75,6 +75,7 @@ class Viewer:
         self.window.render_imgui()
         self._capture()
         self.window.swap()
+        self.controller.session.presented()  # latency: edit → the swap that puts its frame on screen
         self.window.collect_garbage()
         if not imgui.is_any_item_active() and state.drag_button is None:
             state.commit()  # a slider drag or a camera drag is one undo step

@@ -180,3 +180,20 @@ def test_a_model_that_fails_to_load_keeps_the_current_one(controller, tmp_path):
     assert controller.session is before
     message = controller.state.messages[-1]
     assert message.error and "broken.onnx" in message.text
+
+
+def test_latency_runs_from_the_edit_to_the_presentation_of_its_frame(controller):
+    _settle(controller)
+    session, state = controller.session, controller.state
+    session.presented()  # the settled frame is on screen
+    count = len(session.latencies)
+    edit_time = time.perf_counter()
+    pose = state.params.pose.copy()
+    pose[0, 1] = np.radians(30)
+    state.edit(params=state.params.replace(pose=pose), now=edit_time)
+    _settle(controller)
+    assert len(session.latencies) == count  # shown in the viewport texture, not yet swapped to the screen
+    session.presented(edit_time + 0.25)
+    assert len(session.latencies) == count + 1 and session.latencies[-1] == pytest.approx(250.0)
+    session.presented(edit_time + 0.5)  # nothing new was shown since
+    assert len(session.latencies) == count + 1 and session.latency_ms == pytest.approx(250.0)
