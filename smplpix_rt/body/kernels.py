@@ -107,6 +107,9 @@ class QuantizedMatrix:
         rows = np.arange(self.num_rows, dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
         if x.shape != rows.shape:
             raise ValueError(f"x has shape {x.shape}, expected {rows.shape}")
+        pad = -len(rows) % 4  # the kernel takes rows four at a time: pad with zero-weighted row 0
+        if pad:
+            x, rows = np.concatenate([x, np.zeros(pad, np.float32)]), np.concatenate([rows, np.zeros(pad, np.int64)])
         full = np.empty(self.scales.shape[0], np.float32)
         _kernel("matvec")(x, rows, self.blocks, self.scales, full)
         if out is None:
@@ -177,26 +180,20 @@ def _kernel(name: str):
 
 
 def _matvec_kernel(x, rows, blocks, scales, out):  # pragma: no cover - compiled by Numba
+    # rows.shape[0] is a multiple of 4 (see QuantizedMatrix.matvec).
     n_blocks, _, width = blocks.shape
-    n = rows.shape[0]
-    tail = n - n % 4
     acc = np.empty(width, np.float32)
     for b in range(n_blocks):
         acc[:] = 0.0
         block = blocks[b]
         # Four rows per pass over the accumulators: a quarter of the accumulator loads and stores.
-        for r in range(0, tail, 4):
+        for r in range(0, rows.shape[0], 4):
             x0, x1, x2, x3 = x[r], x[r + 1], x[r + 2], x[r + 3]
             a0, a1, a2, a3 = block[rows[r]], block[rows[r + 1]], block[rows[r + 2]], block[rows[r + 3]]
             for j in range(width):  # vectorized: int16 -> float32 multiply-adds
                 acc[j] += (x0 * np.float32(a0[j]) + x1 * np.float32(a1[j])) + (
                     x2 * np.float32(a2[j]) + x3 * np.float32(a3[j])
                 )
-        for r in range(tail, n):
-            xr = x[r]
-            a0 = block[rows[r]]
-            for j in range(width):
-                acc[j] += xr * np.float32(a0[j])
         base = b * width
         for j in range(width):
             out[base + j] = acc[j] * scales[base + j]

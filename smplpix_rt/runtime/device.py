@@ -287,9 +287,7 @@ class TensorRTDeviceGenerator:
             context.set_input_shape(name, (1, height, width, PLANE_CHANNELS))
             context.set_tensor_address(name, int(ptr))
         context.set_tensor_address(self.manifest.output, int(output_ptr))
-        # The shared execution context now points at the caller's buffers: make the runtime's host
-        # path (TensorRTRuntime.infer) rebind its own buffers before its next run.
-        self._runtime._size = None
+        self._runtime.rebind_before_next_run()  # the shared context now points at the caller's buffers
 
         def enqueue() -> None:
             if not context.execute_async_v3(stream):

@@ -134,16 +134,11 @@ class RegisteredTextures:
         except BaseException:
             self.release()
             raise
+        # cuda-bindings takes the ``resources`` of cudaGraphicsMapResources / UnmapResources as one
+        # cudaGraphicsResource_t or as the address (int) of a C array of them; a Python list is a
+        # TypeError. The array is built once and lives as long as the registrations.
+        self._handles = (ctypes.c_void_p * len(self._resources))(*(int(r) for r in self._resources))
         self.sizes = tuple((t.width, t.height) for t in textures)
-
-    def _handle_array(self) -> ctypes.Array:
-        """The registrations as a C array of ``cudaGraphicsResource_t``.
-
-        cuda-bindings takes ``resources`` of ``cudaGraphicsMapResources`` / ``cudaGraphicsUnmapResources``
-        as one ``cudaGraphicsResource_t`` or as the address (int) of such an array; a Python list is a
-        TypeError. The caller keeps the returned array alive for the duration of the call.
-        """
-        return (ctypes.c_void_p * len(self._resources))(*(int(r) for r in self._resources))
 
     def map(self, stream: int) -> list[Any]:
         """Map every texture on ``stream``; returns one ``cudaArray_t`` per texture (level 0).
@@ -151,7 +146,7 @@ class RegisteredTextures:
         When a mapped array cannot be obtained, the textures are unmapped again before raising.
         """
         cudart = self._cudart
-        handles = self._handle_array()
+        handles = self._handles
         checked(cudart.cudaGraphicsMapResources(len(handles), ctypes.addressof(handles), stream), "map textures")
         self._mapped = stream
         try:
@@ -169,7 +164,7 @@ class RegisteredTextures:
         if self._mapped is None:
             return
         stream, self._mapped = self._mapped, None
-        handles = self._handle_array()
+        handles = self._handles
         checked(self._cudart.cudaGraphicsUnmapResources(len(handles), ctypes.addressof(handles), stream), "unmap")
 
     def copy_from_array(self, array: Any, dst_ptr: int, width: int, height: int, stream: int) -> None:

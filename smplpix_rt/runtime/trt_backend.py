@@ -156,6 +156,11 @@ class TensorRTRuntime(Runtime):
         self._stream.synchronize()
         return image.numpy()
 
+    def rebind_before_next_run(self) -> None:
+        """Someone else set this runtime's tensor addresses (the device path shares the execution
+        context): make the next :meth:`infer` bind its own buffers again."""
+        self._size = None
+
     def describe(self) -> RuntimeInfo:
         name = self._torch.cuda.get_device_name(self._device) if self._engine is not None else "released"
         detail = self._detail(f"TensorRT {self._trt_version} on {name}")
