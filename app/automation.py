@@ -5,7 +5,9 @@ All timers start when the viewer is *ready*: the first avatar frame is on screen
 ``--record`` starts, ``--exit-after`` counts, ``--screenshot`` waits a few frames for the layout
 to settle, and ``--script-random-edits`` makes one random edit per UI frame (pose, and every few
 frames shape and camera) to measure frame times, neural frame rate, latency and memory growth,
-written with ``--stats-json``.
+written with ``--stats-json``. The scripted edits stand for a continuous drag: the UI loop paces
+them like user input. Latency counts from the frame that makes an edit; during a real drag the
+mouse input waits up to one UI frame interval (``edit_interval_ms_median``) before that frame.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class Automation:
         self._sequence_from: int | None = None  # frames shown when --sequence was loaded
         self._frame = 0
         self._edits_done = 0
+        self._last_edit = 0.0
+        self._intervals_ms: list[float] = []  # between scripted edits (= UI frames while editing)
         self._rng = np.random.default_rng(options.seed)
         self._ui_ms: list[float] = []
         self._rss_ready = 0.0
@@ -68,11 +72,16 @@ class Automation:
             return math.inf
         if self.ready_time is None:
             return math.inf  # the first finished frame wakes the loop
-        if self._edits_done < o.random_edits or self.screenshot_pending:
+        if self.screenshot_pending:
             return 0.0
         if o.exit_after is not None:
             return max(0.0, self.ready_time + o.exit_after - now)
         return math.inf
+
+    @property
+    def editing(self) -> bool:
+        """Scripted random edits are running: the loop paces them like a user's drag (one per frame)."""
+        return self.ready_time is not None and not self.finished and self._edits_done < self.options.random_edits
 
     @property
     def screenshot_pending(self) -> bool:
@@ -91,6 +100,9 @@ class Automation:
                 self._on_ready(now)
             return
         if self._edits_done < self.options.random_edits:
+            if self._edits_done:
+                self._intervals_ms.append((now - self._last_edit) * 1000.0)
+            self._last_edit = now
             self._random_edit(state, now)
             self._edits_done += 1
             if self._edits_done == min(1000, self.options.random_edits // 10 or 1):
@@ -151,6 +163,7 @@ class Automation:
             "ui_frame_ms_median": _round(statistics.median(self._ui_ms)) if self._ui_ms else None,
             "ui_frame_ms_p95": _round(float(np.percentile(self._ui_ms, 95))) if self._ui_ms else None,
             "edits": self._edits_done,
+            "edit_interval_ms_median": _round(statistics.median(self._intervals_ms)) if self._intervals_ms else None,
             "neural_frames": session.worker.completed - self._completed_at_ready,
             "neural_fps": _round((session.worker.completed - self._completed_at_ready) / elapsed) if elapsed else None,
             "body_ms": _round(session.times.body_ms),

@@ -162,6 +162,12 @@ class InferenceWorker:
             return self._pending is None and self._running is None
 
     @property
+    def has_result(self) -> bool:
+        """A finished result is waiting for :meth:`poll`."""
+        with self._cond:
+            return self._result is not None and self._result.request_id > self._shown_id
+
+    @property
     def has_pending(self) -> bool:
         """A request is waiting for the worker (the next submit would replace it)."""
         with self._cond:

@@ -19,6 +19,7 @@ from smplpix_rt import __version__
 from smplpix_rt.cli.args import count, image_size, positive_float, positive_int
 from smplpix_rt.errors import SmplpixError
 
+from .pacing import UI_PACINGS
 from .window import NO_DISPLAY_MESSAGE, NoDisplayError, display_available, wake
 
 PROG = "smplpix-viewer"
@@ -64,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="software OpenGL (Mesa llvmpipe) only: rasterizer threads for the window; the default 0 draws the UI "
         "on the UI thread, which leaves more of the CPU to the neural frames (LP_NUM_THREADS, when set, wins)",
+    )
+    p.add_argument(
+        "--ui-pacing",
+        default="auto",
+        choices=UI_PACINGS,
+        help="while neural frames are being made for your edits: 'cap' draws the UI at --max-fps, 'frames' once "
+        "per finished neural frame (leaves the CPU to the pipeline, shortens the edit-to-screen latency); "
+        "'auto' (default) is 'frames' under software OpenGL and 'cap' otherwise",
     )
     p.add_argument(
         "--view",

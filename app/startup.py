@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 
 from smplpix_rt.pipeline import PipelineConfig
+from smplpix_rt.raster.context import is_software_renderer
 
 from .automation import Automation, AutomationOptions
 from .controller import Controller
+from .pacing import follows_frames
 from .session import RenderSession
 from .state import AppState, History, ModelSettings, RecordSettings, ViewMode
 from .viewer import Viewer
@@ -66,7 +68,8 @@ def open_viewer(args: argparse.Namespace) -> Viewer:
             stats_json=args.stats_json,
             sequence=args.sequence,
         )
-        return Viewer(window, controller, Automation(options, controller), max_fps=args.max_fps)
+        follow = follows_frames(args.ui_pacing, is_software_renderer(window.ctx))
+        return Viewer(window, controller, Automation(options, controller), max_fps=args.max_fps, follow_frames=follow)
     except BaseException:
         if session is not None:
             session.release()

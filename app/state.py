@@ -164,6 +164,7 @@ class Stats:
         generator_period_ms: recent average time between finished neural frames while busy.
         body_ms, raster_ms, generator_ms: last per-stage timings.
         ui_frame_ms: recent average UI frame time (CPU side).
+        ui_pacing: when the UI draws while neural frames are made: ``"frames"`` or ``"cap"``.
         rss_mb: resident memory of the process.
         gpu_mem: one line about GPU memory, or "no GPU".
     """
@@ -177,6 +178,7 @@ class Stats:
     raster_ms: float = 0.0
     generator_ms: float = 0.0
     ui_frame_ms: float = 0.0
+    ui_pacing: str = "cap"
     rss_mb: float = 0.0
     gpu_mem: str = "no GPU"
 

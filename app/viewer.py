@@ -10,6 +10,7 @@ from imgui_bundle import imgui
 from .automation import Automation
 from .controller import Controller, save_png
 from .layout import DockLayout, main_menu
+from .pacing import FOLLOW_MAX_WAIT_S, LoopStatus, Pace, next_pace
 from .panels.camera import camera_panel
 from .panels.expression import expression_panel
 from .panels.help import help_panel
@@ -39,19 +40,30 @@ class Viewer:
         window: the open window (its context hosts the controller's GL objects).
         controller: what the frames drive.
         automation: command-line automation and measurements.
-        max_fps: UI frame-rate cap (the loop sleeps, waking early on input or a finished frame).
+        max_fps: UI frame-rate cap.
+        follow_frames: while the render worker is busy with the user's edits, draw once per
+            finished neural frame instead of at the cap (see :mod:`.pacing`).
     """
 
-    def __init__(self, window: Window, controller: Controller, automation: Automation, max_fps: float = 60.0) -> None:
+    def __init__(
+        self,
+        window: Window,
+        controller: Controller,
+        automation: Automation,
+        max_fps: float = 60.0,
+        follow_frames: bool = False,
+    ) -> None:
         self.window, self.controller, self.automation = window, controller, automation
         self.period = 1.0 / max_fps
+        self.follow_frames = follow_frames
+        controller.state.stats.ui_pacing = "frames" if follow_frames else "cap"
         self.stop_requested = False  # set by signal handlers
         self._layout = DockLayout()
         self._ui_ms: deque[float] = deque(maxlen=60)
         self._last_start = time.perf_counter()
         self._last_memory = 0.0
         self._settle = SETTLE_FRAMES  # frames still drawn at the cap after user input
-        self._paced = True
+        self._pace = Pace.CAP
 
     def run(self) -> None:
         while not (self.stop_requested or self.window.should_close or self.controller.quit or self.automation.finished):
@@ -59,11 +71,8 @@ class Viewer:
 
     def frame(self) -> None:
         """One UI frame: events, panels, controller, drawing, recording, swap."""
-        now = time.perf_counter()
-        wait = self.period - (now - self._last_start)
-        if not self._paced:  # sleep until input, a finished frame, a signal or a timer
-            wait = min(IDLE_WAIT_S, self._next_timer(now))
-        self.window.begin_frame(timeout=max(wait, 0.0))
+        self._wait()
+        self.window.begin_frame()
         start = time.perf_counter()
         dt, self._last_start = start - self._last_start, start
         state = self.controller.state
@@ -80,16 +89,32 @@ class Viewer:
         if not imgui.is_any_item_active() and state.drag_button is None:
             state.commit()  # a slider drag or a camera drag is one undo step
         self._update_stats(state, start)
-        self._paced = self._wants_paced_frame(state, time.perf_counter())
+        self._pace = self._next_pace(state, time.perf_counter())
 
-    def _wants_paced_frame(self, state: AppState, now: float) -> bool:
-        """Draw the next frame at the frame-rate cap (True), or sleep until input or a finished frame.
+    def _wait(self) -> None:
+        """Wait for the next frame's time (see :mod:`.pacing`), processing window events meanwhile."""
+        now = time.perf_counter()
+        if self._pace is Pace.IDLE:  # any event, a finished frame, a signal or a timer ends the wait
+            self.window.wait_events(min(IDLE_WAIT_S, self._next_timer(now)))
+            return
+        earliest = self._last_start + self.period
+        deadline = earliest
+        if self._pace is Pace.FOLLOW:
+            deadline = max(earliest, min(self._last_start + FOLLOW_MAX_WAIT_S, now + self._next_timer(now)))
+        worker = self.controller.session.worker
+        while not (self.stop_requested or self.window.should_close):
+            if self._pace is Pace.FOLLOW and worker.has_result:  # the worker's result wakes the wait
+                deadline = earliest
+            now = time.perf_counter()
+            if now >= deadline:
+                return
+            self.window.wait_events(deadline - now)
 
-        While the pipeline is the bottleneck the loop does not spin: during playback it draws once
-        per finished frame (the worker's result wakes it) and hands the next pose to the worker
-        in that frame, which leaves the CPU to the pipeline. A few frames after user input are
-        always drawn, for ImGui's hover and release states; edits made meanwhile replace the
-        waiting request (latest wins).
+    def _next_pace(self, state: AppState, now: float) -> Pace:
+        """The pace of the next frame from this frame's input and the worker's state.
+
+        A few frames after user input are always drawn, for ImGui's hover and release states;
+        edits made meanwhile replace the waiting request (latest wins).
         """
         io = imgui.get_io()
         if io.mouse_delta.x or io.mouse_delta.y or io.mouse_wheel or any(io.mouse_down) or imgui.is_any_item_active():
@@ -97,11 +122,15 @@ class Viewer:
         elif self._settle:
             self._settle -= 1
         controller = self.controller
-        if self._settle or state.actions or controller.export is not None or self._next_timer(now) == 0.0:
-            return True
-        if state.sequence.playing:  # the next pose goes to the worker as soon as it is free, not earlier
-            return controller.session.worker.idle
-        return state.params_dirty or state.camera_dirty
+        status = LoopStatus(
+            interacting=bool(self._settle) or self.automation.editing,
+            due=bool(state.actions) or controller.export is not None or self._next_timer(now) == 0.0,
+            edited=state.params_dirty or state.camera_dirty,
+            playing=state.sequence.playing,
+            worker_idle=controller.session.worker.idle,
+            follow_frames=self.follow_frames,
+        )
+        return next_pace(status)
 
     def _next_timer(self, now: float) -> float:
         """Seconds until the automation or the live recording needs a frame."""

@@ -57,7 +57,7 @@ def display_available() -> bool:
 
 
 def wake() -> None:
-    """Make a waiting :meth:`Window.begin_frame` return now (safe from any thread and signal handlers)."""
+    """Make a waiting :meth:`Window.wait_events` return now (safe from any thread and signal handlers)."""
     try:
         glfw.post_empty_event()
     except Exception:  # GLFW not initialized (yet / any more): there is no wait to interrupt
@@ -111,6 +111,11 @@ class Window:
         glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
         glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
         glfw.window_hint(glfw.VISIBLE, False)
+        # The UI draws no 3D geometry into the window (mesh views render off-screen). Without a
+        # depth-stencil buffer every clear touches the colour buffer only: a software rasterizer
+        # (Mesa llvmpipe) spends ~3.5 ms less per 1280x800 UI frame.
+        glfw.window_hint(glfw.DEPTH_BITS, 0)
+        glfw.window_hint(glfw.STENCIL_BITS, 0)
         handle = glfw.create_window(width, height, title, None, None)
         if not handle:
             raise NoDisplayError(f"{NO_DISPLAY_MESSAGE} (could not create an OpenGL 3.3 window)")
@@ -146,12 +151,14 @@ class Window:
     def _framebuffer_resized(self, _handle, width: int, height: int) -> None:
         self._framebuffer_size = (int(width), int(height))
 
-    def begin_frame(self, timeout: float = 0.0) -> None:
-        """Process window events (waiting up to ``timeout`` seconds for one) and start an ImGui frame."""
+    def wait_events(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for window events (or :func:`wake`) and process them."""
         if timeout > 0:
             glfw.wait_events_timeout(timeout)
-        else:
-            glfw.poll_events()
+
+    def begin_frame(self) -> None:
+        """Process pending window events and start an ImGui frame."""
+        glfw.poll_events()
         imgui.backends.opengl3_new_frame()
         imgui.backends.glfw_new_frame()
         imgui.new_frame()

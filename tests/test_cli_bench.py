@@ -20,6 +20,7 @@ def _args(**kw) -> argparse.Namespace:
         "body_model": None,
         "body_model_path": None,
         "ui_gl_threads": 0,
+        "ui_pacing": "auto",
     }
     return argparse.Namespace(**{**base, **kw})
 
@@ -46,9 +47,10 @@ def test_viewer_runs_are_summarized_against_the_pipeline_fps(monkeypatch):
     assert ["--backend", "onnxruntime"] == first[first.index("--backend") : first.index("--backend") + 2]
     assert "256x256" in first and "1280x800" in first and "--script-random-edits" in first
     assert "--sequence" in commands[1][0] and first[first.index("--ui-gl-threads") + 1] == "0"
-    bench._bench_viewer(_args(ui_gl_threads=2), Path("m.onnx"), "onnxruntime")
+    assert first[first.index("--ui-pacing") + 1] == "auto"
+    bench._bench_viewer(_args(ui_gl_threads=2, ui_pacing="cap"), Path("m.onnx"), "onnxruntime")
     last = commands[-1][0]
-    assert last[last.index("--ui-gl-threads") + 1] == "2"
+    assert last[last.index("--ui-gl-threads") + 1] == "2" and last[last.index("--ui-pacing") + 1] == "cap"
 
 
 def test_a_failed_viewer_run_is_one_clear_error(monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -122,13 +123,18 @@ def test_latest_request_wins_and_stale_requests_never_run():
         assert gen.started.wait(5)
         worker.submit(_gbuffer(2), edit_time=2.0)  # waits...
         last = worker.submit(_gbuffer(3), edit_time=3.0)  # ...and is replaced by this one
+        assert not worker.has_result
         for _ in range(2):
             gen.gate.release()
+        deadline = time.perf_counter() + 5
+        while not worker.has_result and time.perf_counter() < deadline:
+            time.sleep(0.001)
+        assert worker.has_result  # the UI loop's wait ends on this (see smplpix_viewer.pacing)
         result = worker.wait(timeout=5)
         assert result.request_id == last and int(result.output[0, 0, 0]) == 3
         assert gen.seen == [1.0, 3.0] and worker.dropped_requests == 1
         assert result.edit_time == 2.0  # the dropped edit is shown by this frame: latency counts from it
-        assert worker.poll() is None  # a result is handed out once
+        assert worker.poll() is None and not worker.has_result  # a result is handed out once
     finally:
         gen.gate.release()
         worker.close()

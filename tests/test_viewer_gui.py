@@ -253,8 +253,10 @@ from smplpix_viewer.window import Window
 window = Window(320, 240, gl_threads={threads})
 renderer = window.ctx.info["GL_RENDERER"]
 names = [open(f"/proc/self/task/{{t}}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+bits = window.ctx.screen.bits
 window.close()
 print(renderer.split()[0], sum(name.startswith("llvmpipe") for name in names), os.environ.get("LP_NUM_THREADS"))
+print(bits["depth"], bits["stencil"])
 """
 
 
@@ -266,7 +268,8 @@ def test_ui_gl_threads_sets_the_software_rasterizer_threads_of_the_window_only(d
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    renderer, count, leftover = result.stdout.split()
+    renderer, count, leftover, depth_bits, stencil_bits = result.stdout.split()
+    assert (depth_bits, stencil_bits) == ("0", "0")  # the UI draws no 3D into the window: no depth buffer to clear
     if renderer != "llvmpipe":
         pytest.skip(f"the window's OpenGL is {renderer}, not Mesa llvmpipe")
     assert int(count) == threads

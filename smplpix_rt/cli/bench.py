@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="for --viewer: the viewer's --ui-gl-threads (software OpenGL rasterizer threads of its window; default 0)",
     )
+    p.add_argument(
+        "--ui-pacing",
+        default="auto",
+        choices=("auto", "cap", "frames"),
+        help="for --viewer: the viewer's --ui-pacing (UI frames at the cap or once per neural frame; default auto)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=run)
 
@@ -59,6 +65,7 @@ VIEWER_KEYS = (
     "neural_fps",
     "latency_ms_median",
     "latency_ms_p95",
+    "edit_interval_ms_median",
     "generator_ms",
     "rss_mb_end",
     "rss_growth_percent",
@@ -79,7 +86,7 @@ def _bench_viewer(args: argparse.Namespace, model, backend: str) -> dict:
     command = [sys.executable, "-c", "import sys; from smplpix_viewer.main import main; sys.exit(main())"]
     command += [str(model), "--backend", backend, "--size", f"{width}x{height}"]
     command += ["--window-size", f"{window[0]}x{window[1]}"]
-    command += ["--ui-gl-threads", str(args.ui_gl_threads)]
+    command += ["--ui-gl-threads", str(args.ui_gl_threads), "--ui-pacing", args.ui_pacing]
     if args.body_model:
         command += ["--body-model", args.body_model]
     if args.body_model_path:
@@ -93,7 +100,12 @@ def _bench_viewer(args: argparse.Namespace, model, backend: str) -> dict:
         env = {**os.environ, "DISPLAY": display}
         env.pop("WAYLAND_DISPLAY", None)
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        report: dict = {"window": list(window), "backend": backend, "ui_gl_threads": args.ui_gl_threads}
+        report: dict = {
+            "window": list(window),
+            "backend": backend,
+            "ui_gl_threads": args.ui_gl_threads,
+            "ui_pacing": args.ui_pacing,
+        }
         for name, extra in VIEWER_SCENARIOS:
             stats = folder / f"{name}.json"
             done = subprocess.run(
