@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         "on the UI thread, which leaves more of the CPU to the neural frames (LP_NUM_THREADS, when set, wins)",
     )
     p.add_argument(
+        "--render-gl-threads",
+        type=count,
+        default=0,
+        metavar="N",
+        help="software OpenGL (Mesa llvmpipe) only: rasterizer threads for the render worker's G-buffer context; "
+        "the default 0 rasterizes on the worker thread, which is as fast here and leaves the other core to the UI",
+    )
+    p.add_argument(
         "--ui-pacing",
         default="auto",
         choices=UI_PACINGS,

@@ -38,7 +38,15 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
         from smplpix_rt.pipeline import default_model_path
 
         height, width = read_manifest(args.model or default_model_path()).resolution
-    return PipelineConfig(args.model, args.backend, width, height, args.body_model, args.body_model_path)
+    return PipelineConfig(
+        args.model,
+        args.backend,
+        width,
+        height,
+        args.body_model,
+        args.body_model_path,
+        gl_threads=args.render_gl_threads,
+    )
 
 
 def open_viewer(args: argparse.Namespace) -> Viewer:

@@ -6,10 +6,8 @@ ships, the one its ImGui backend was built against.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
-from collections.abc import Iterator
 
 import imgui_bundle  # noqa: F401  (must come before glfw, see module docs)
 from imgui_bundle import imgui
@@ -20,31 +18,11 @@ import moderngl
 import numpy as np
 
 from smplpix_rt.errors import SmplpixError
+from smplpix_rt.raster.context import software_gl_threads
 
 from .viewport import collect_gl_garbage
 
 NO_DISPLAY_MESSAGE = "no display found; use `smplpix render` for headless rendering"
-
-
-@contextlib.contextmanager
-def software_gl_threads(count: int | None) -> Iterator[None]:
-    """Ask Mesa's llvmpipe for ``count`` rasterizer threads for GL screens created inside the block.
-
-    llvmpipe reads ``LP_NUM_THREADS`` when a display's GL screen is created (for the window, at
-    GLFW's first init); hardware drivers ignore it. The render worker's headless context is created
-    later, outside the block, and keeps the default (one thread per core). With 0 the window's
-    drawing runs on the UI thread itself: on a 2-core machine the UI then never takes both cores
-    at once from the generator, whose two threads wait for each other. Does nothing when ``count``
-    is None or the user has set ``LP_NUM_THREADS`` (theirs applies to every context).
-    """
-    if count is None or "LP_NUM_THREADS" in os.environ:
-        yield
-        return
-    os.environ["LP_NUM_THREADS"] = str(count)
-    try:
-        yield
-    finally:
-        os.environ.pop("LP_NUM_THREADS", None)
 
 
 class NoDisplayError(SmplpixError):
@@ -73,7 +51,7 @@ class Window:
         width, height: initial window size in screen coordinates.
         title: window title (tests find the window by it).
         gl_threads: rasterizer threads of a software OpenGL driver (Mesa llvmpipe) for this
-            window, see :func:`software_gl_threads`; None leaves the driver's choice.
+            window, see :func:`smplpix_rt.raster.context.software_gl_threads`; None leaves the driver's choice.
 
     Raises:
         NoDisplayError: no display, or GLFW cannot open one or create the GL context.

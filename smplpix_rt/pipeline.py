@@ -43,6 +43,9 @@ class PipelineConfig:
         width, height: output size in pixels (multiples of the generator's ``size_multiple``).
         body_model: body model name; None = the one the generator was trained for.
         body_model_path: model files for body models that need them (SMPL-X).
+        gl_threads: rasterizer threads of a software OpenGL driver (Mesa llvmpipe) for the
+            pipeline's own headless context (see
+            :func:`~smplpix_rt.raster.context.software_gl_threads`); None = the driver's choice.
     """
 
     model: Path | None = None
@@ -51,6 +54,7 @@ class PipelineConfig:
     height: int = 256
     body_model: str | None = None
     body_model_path: Path | None = None
+    gl_threads: int | None = None
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -111,7 +115,7 @@ class Pipeline:
             if name != manifest.body_model:
                 raise ModelFileError(f"{model} was trained for the {manifest.body_model!r} body model, not {name!r}")
             body = load_body_model(name, config.body_model_path, **_body_options(model, manifest))
-            ctx = ctx if ctx is not None else create_headless_context()
+            ctx = ctx if ctx is not None else create_headless_context(software_threads=config.gl_threads)
             renderer = GBufferRenderer(ctx, config.width, config.height, encoding=manifest.encoding)
             return cls(body, renderer, runtime, owns_context=owns)
         except BaseException:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import moderngl
 import pytest
 
 from smplpix_rt.errors import BackendUnavailableError, GLUnavailableError
 from smplpix_rt.raster import programs
-from smplpix_rt.raster.context import create_headless_context, gl_info, is_software_renderer
+from smplpix_rt.raster.context import create_headless_context, gl_info, is_software_renderer, software_gl_threads
 
 
 def test_context_failure_names_the_cause_and_what_to_install(monkeypatch):
@@ -105,3 +109,39 @@ def test_gil_free_draw_matches_moderngl(monkeypatch):
         renderer.release()
     finally:
         ctx.release()
+
+
+_COUNT_HEADLESS_GL_THREADS = """
+import os
+from smplpix_rt.raster.context import create_headless_context
+ctx = create_headless_context(software_threads={threads})
+names = [open(f"/proc/self/task/{{t}}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+print(ctx.info["GL_RENDERER"].split()[0], sum(name.startswith("llvmpipe") for name in names))
+print(os.environ.get("LP_NUM_THREADS"))
+"""
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_headless_context_with_software_rasterizer_threads(threads):
+    env = {k: v for k, v in os.environ.items() if k != "LP_NUM_THREADS"}
+    code = _COUNT_HEADLESS_GL_THREADS.format(threads=threads)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    renderer, count, leftover = result.stdout.split()
+    assert leftover == "None"  # set for the context's creation only
+    if renderer != "llvmpipe":
+        pytest.skip(f"the headless OpenGL is {renderer}, not Mesa llvmpipe")
+    assert int(count) == threads
+
+
+def test_software_gl_threads_sets_lp_num_threads_only_inside_the_block(monkeypatch):
+    monkeypatch.delenv("LP_NUM_THREADS", raising=False)
+    with software_gl_threads(0):
+        assert os.environ["LP_NUM_THREADS"] == "0"
+    assert "LP_NUM_THREADS" not in os.environ
+    with software_gl_threads(None):
+        assert "LP_NUM_THREADS" not in os.environ
+    monkeypatch.setenv("LP_NUM_THREADS", "3")  # the user's own setting wins, and stays
+    with software_gl_threads(0):
+        assert os.environ["LP_NUM_THREADS"] == "3"
+    assert os.environ["LP_NUM_THREADS"] == "3"

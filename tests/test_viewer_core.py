@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -307,17 +306,3 @@ def test_camera_drags_orbit_pan_and_zoom():
     assert panned.pan[0] < 0 and panned.pan[1] == 0  # the body follows the mouse to the right
     assert viewport.wheel_zoom(camera, 1).distance < 3.0 < viewport.wheel_zoom(camera, -1).distance
     assert viewport.wheel_zoom(camera, 1000).distance == viewport.DISTANCE_RANGE[0]
-
-
-def test_software_gl_threads_sets_lp_num_threads_only_inside_the_block(monkeypatch):
-    window = viewer_module("window")
-    monkeypatch.delenv("LP_NUM_THREADS", raising=False)
-    with window.software_gl_threads(0):
-        assert os.environ["LP_NUM_THREADS"] == "0"
-    assert "LP_NUM_THREADS" not in os.environ
-    with window.software_gl_threads(None):
-        assert "LP_NUM_THREADS" not in os.environ
-    monkeypatch.setenv("LP_NUM_THREADS", "3")  # the user's own setting wins, and stays
-    with window.software_gl_threads(0):
-        assert os.environ["LP_NUM_THREADS"] == "3"
-    assert os.environ["LP_NUM_THREADS"] == "3"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
+import os
+from collections.abc import Iterator
 
 import moderngl
 
@@ -16,7 +19,30 @@ REQUIRED_GL_VERSION = 330
 _INSTALL_HINT = "install the EGL and OpenGL libraries (Debian/Ubuntu: apt-get install libegl1 libgl1)"
 
 
-def create_headless_context(require: int = REQUIRED_GL_VERSION) -> moderngl.Context:
+@contextlib.contextmanager
+def software_gl_threads(count: int | None) -> Iterator[None]:
+    """Ask Mesa's llvmpipe for ``count`` rasterizer threads for GL screens created inside the block.
+
+    llvmpipe reads ``LP_NUM_THREADS`` when a display's GL screen is created (a window's at GLFW's
+    first init, a headless context's at its EGL display's); hardware drivers ignore it. With 0
+    the driver rasterizes on the thread that draws. On a small CPU that is often as fast: for the
+    body's G-buffer the draw call's vertex work on the calling thread dominates, and the threads
+    only add hand-offs and compete with the generator's. Does nothing when ``count`` is None or
+    the user has set ``LP_NUM_THREADS`` (theirs applies to every context).
+    """
+    if count is None or "LP_NUM_THREADS" in os.environ:
+        yield
+        return
+    os.environ["LP_NUM_THREADS"] = str(count)
+    try:
+        yield
+    finally:
+        os.environ.pop("LP_NUM_THREADS", None)
+
+
+def create_headless_context(
+    require: int = REQUIRED_GL_VERSION, software_threads: int | None = None
+) -> moderngl.Context:
     """Create a standalone OpenGL context through EGL (no window or X server needed).
 
     Works the same with or without ``DISPLAY``; on a machine without a GPU Mesa's llvmpipe
@@ -24,6 +50,10 @@ def create_headless_context(require: int = REQUIRED_GL_VERSION) -> moderngl.Cont
 
     Args:
         require: minimum OpenGL version as ``major * 100 + minor * 10`` (330 = 3.3).
+        software_threads: rasterizer threads a software driver (llvmpipe) should use, see
+            :func:`software_gl_threads`; None leaves the driver's choice (one per core). It
+            applies when this is the process's first headless context (the EGL display is
+            initialized once).
 
     Returns:
         The new context.
@@ -33,7 +63,8 @@ def create_headless_context(require: int = REQUIRED_GL_VERSION) -> moderngl.Cont
             ``require``; the one-line message names the cause and what to install.
     """
     try:
-        return moderngl.create_standalone_context(require=require, backend="egl")
+        with software_gl_threads(software_threads):
+            return moderngl.create_standalone_context(require=require, backend="egl")
     except Exception as exc:  # glcontext raises plain Exceptions with driver text
         raise GLUnavailableError(
             f"cannot create a headless OpenGL {require // 100}.{require % 100 // 10} context with EGL "
