@@ -7,6 +7,7 @@ drives it through its command-line automation flags and real X input events.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -274,3 +275,23 @@ def test_ui_gl_threads_sets_the_software_rasterizer_threads_of_the_window_only(d
         pytest.skip(f"the window's OpenGL is {renderer}, not Mesa llvmpipe")
     assert int(count) == threads
     assert leftover == "None"  # later contexts (the render worker's) get the driver's default again
+
+
+def test_mouse_input_does_not_drive_the_ui_past_its_frame_rate_cap(display, tiny_model, tmp_path):
+    ready, stats = tmp_path / "ready.png", tmp_path / "stats.json"
+    cap = 20.0
+    args = ("--ui-pacing", "cap", "--max-fps", str(cap), "--screenshot", str(ready), "--exit-after", "8")
+    proc = _start(display, tiny_model, *args, "--stats-json", str(stats))
+    try:
+        _wait_for_file(ready, proc)
+        # A few hundred pointer motions over the panels and the viewport: every one wakes the loop.
+        moves = []
+        for k in range(300):
+            moves += ["mousemove", str(200 + (k * 37) % 700), str(150 + (k * 53) % 500), "sleep", "0.01"]
+        _xdotool(display, *moves)
+    finally:
+        code, err = _finish(proc)
+    assert code == 0, err
+    measured = json.loads(stats.read_text())
+    # Frames drawn since the viewer was ready, over the seconds since then: never above the cap.
+    assert measured["ui_frames"] <= cap * measured["seconds"] * 1.05 + 2, measured
