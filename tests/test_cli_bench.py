@@ -61,3 +61,33 @@ def test_a_failed_viewer_run_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(subprocess, "run", fake_run)
     with pytest.raises(SmplpixError, match=r"'random_edits' failed \(exit 1\): smplpix-viewer: error: no such model"):
         bench._bench_viewer(_args(), Path("m.onnx"), "onnxruntime")
+
+
+def test_the_table_names_the_viewer_settings(capsys):
+    scenario = {
+        "ui_frame_ms_median": 11.0,
+        "ui_frame_ms_p95": 15.0,
+        "neural_fps": 40.0,
+        "neural_fps_share_of_bench": 0.85,
+        "latency_ms_median": 33.0,
+        "rss_mb_end": 600.0,
+    }
+    report = {
+        "model": "m.onnx",
+        "size": [256, 256],
+        "frames": 60,
+        "backends": [],
+        "skipped_backends": {},
+        "viewer": {
+            "window": [1280, 800],
+            "backend": "onnxruntime",
+            "ui_pacing": "frames",
+            "pipeline_fps_before": 47.0,
+            "pipeline_fps_after": 48.0,
+            "random_edits": scenario,
+            "playback": scenario,
+        },
+    }
+    bench._print_table(report)
+    out = capsys.readouterr().out
+    assert "UI pacing frames" in out and "85% of the pipeline's" in out and "latency 33.0 ms" in out

@@ -220,7 +220,8 @@ def _print_table(report: dict) -> None:
     if "viewer" in report:
         viewer = report["viewer"]
         print(
-            f"viewer, {viewer['window'][0]}x{viewer['window'][1]} window, {viewer['backend']} "
+            f"viewer, {viewer['window'][0]}x{viewer['window'][1]} window, {viewer['backend']}, "
+            f"UI pacing {viewer.get('ui_pacing', 'auto')} "
             f"(pipeline {viewer['pipeline_fps_before']} fps before, {viewer['pipeline_fps_after']} after):"
         )
         for name, _ in VIEWER_SCENARIOS:
