@@ -36,11 +36,14 @@ def test_viewer_runs_are_summarized_against_the_pipeline_fps(monkeypatch):
 
     monkeypatch.setenv("DISPLAY", ":42")
     monkeypatch.setattr(subprocess, "run", fake_run)
-    report = bench._bench_viewer(_args(), Path("m.onnx"), "onnxruntime")
-    bench._viewer_shares(report, 45.0)
+    timings = iter([40.0, 50.0, 30.0])  # the pipeline alone before, between and after the runs
+    report = bench._bench_viewer(_args(), Path("m.onnx"), "onnxruntime", lambda: next(timings))
     assert [name for name, _ in bench.VIEWER_SCENARIOS] == ["random_edits", "playback"]
+    assert report["pipeline_fps"] == [40.0, 50.0, 30.0]
+    # Each run is rated against the mean of the two timings around it.
+    assert report["random_edits"]["pipeline_fps"] == 45.0 and report["random_edits"]["neural_fps_share_of_bench"] == 0.8
+    assert report["playback"]["pipeline_fps"] == 40.0 and report["playback"]["neural_fps_share_of_bench"] == 0.9
     for name, _ in bench.VIEWER_SCENARIOS:
-        assert report[name]["neural_fps_share_of_bench"] == 0.8
         assert report[name]["ui_frame_ms_median"] == 12.0 and report[name]["latency_ms_median"] is None
     first, display = commands[0]
     assert display == ":42"
@@ -82,12 +85,12 @@ def test_the_table_names_the_viewer_settings(capsys):
             "window": [1280, 800],
             "backend": "onnxruntime",
             "ui_pacing": "frames",
-            "pipeline_fps_before": 47.0,
-            "pipeline_fps_after": 48.0,
-            "random_edits": scenario,
-            "playback": scenario,
+            "pipeline_fps": [47.0, 46.0, 48.0],
+            "random_edits": {**scenario, "pipeline_fps": 46.5},
+            "playback": {**scenario, "pipeline_fps": 47.0},
         },
     }
     bench._print_table(report)
     out = capsys.readouterr().out
-    assert "UI pacing frames" in out and "85% of the pipeline's" in out and "latency 33.0 ms" in out
+    assert "UI pacing frames" in out and "47.0 fps, 46.0 fps, 48.0 fps" in out
+    assert "85% of the pipeline's 46.5" in out and "latency 33.0 ms" in out

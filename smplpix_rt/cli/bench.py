@@ -11,6 +11,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 from smplpix_rt.cli.args import add_model_arguments, count, image_size, positive_int
 
@@ -72,8 +73,19 @@ VIEWER_KEYS = (
 )
 
 
-def _bench_viewer(args: argparse.Namespace, model, backend: str) -> dict:
-    """Run ``smplpix-viewer`` in a subprocess per scenario and collect its measurements."""
+def _bench_viewer(
+    args: argparse.Namespace, model, backend: str, time_pipeline: Callable[[], float] | None = None
+) -> dict:
+    """Run ``smplpix-viewer`` in a subprocess per scenario and collect its measurements.
+
+    Args:
+        args: the bench's command line.
+        model, backend: what the viewer runs.
+        time_pipeline: times the pipeline alone and returns its end-to-end fps. It is called
+            before the first scenario and after each one (``report["pipeline_fps"]``), and each
+            scenario's neural fps is rated against the mean of the two timings around it: a shared
+            machine's speed drifts over the minutes the viewer runs take.
+    """
     import os
     import subprocess
     import tempfile
@@ -106,6 +118,7 @@ def _bench_viewer(args: argparse.Namespace, model, backend: str) -> dict:
             "ui_gl_threads": args.ui_gl_threads,
             "ui_pacing": args.ui_pacing,
         }
+        around = [time_pipeline()] if time_pipeline is not None else []
         for name, extra in VIEWER_SCENARIOS:
             stats = folder / f"{name}.json"
             done = subprocess.run(
@@ -116,14 +129,19 @@ def _bench_viewer(args: argparse.Namespace, model, backend: str) -> dict:
                 raise SmplpixError(f"the viewer run '{name}' failed (exit {done.returncode}): {last}")
             measured = json.loads(stats.read_text())
             report[name] = {key: measured.get(key) for key in VIEWER_KEYS}
+            if time_pipeline is not None:
+                around.append(time_pipeline())
+                _rate(report[name], (around[-2] + around[-1]) / 2)
+        if around:
+            report["pipeline_fps"] = around
     return report
 
 
-def _viewer_shares(viewer: dict, pipeline_fps: float) -> None:
-    """Add each scenario's neural fps as a share of the pipeline's end-to-end fps."""
-    for name, _ in VIEWER_SCENARIOS:
-        fps = viewer[name].get("neural_fps") or 0.0
-        viewer[name]["neural_fps_share_of_bench"] = round(fps / pipeline_fps, 3) if pipeline_fps else None
+def _rate(scenario: dict, pipeline_fps: float) -> None:
+    """Add the pipeline's fps and the scenario's neural fps as a share of it."""
+    fps = scenario.get("neural_fps") or 0.0
+    scenario["pipeline_fps"] = round(pipeline_fps, 2)
+    scenario["neural_fps_share_of_bench"] = round(fps / pipeline_fps, 3) if pipeline_fps else None
 
 
 def _bench_pipeline(pipeline, frames: int) -> dict:
@@ -184,16 +202,14 @@ def run(args: argparse.Namespace) -> int:
         "end_to_end_fps": max(r["end_to_end_fps"] for r in results),
     }
     if args.viewer:
-        # The pipeline is timed again after the viewer runs and the shares use the mean of both:
-        # a shared machine's speed drifts over the minute the viewer runs take.
         best = max(results, key=lambda r: r["end_to_end_fps"])
-        viewer = _bench_viewer(args, model, best["backend"])
         config = PipelineConfig(model, best["backend"], width, height, args.body_model, args.body_model_path)
-        with Pipeline.open(config) as pipeline:
-            after = _bench_pipeline(pipeline, args.frames)["end_to_end_fps"]
-        viewer["pipeline_fps_before"], viewer["pipeline_fps_after"] = best["end_to_end_fps"], after
-        _viewer_shares(viewer, (best["end_to_end_fps"] + after) / 2)
-        report["viewer"] = viewer
+
+        def time_pipeline() -> float:
+            with Pipeline.open(config) as pipeline:
+                return _bench_pipeline(pipeline, args.frames)["end_to_end_fps"]
+
+        report["viewer"] = _bench_viewer(args, model, best["backend"], time_pipeline)
     if not args.no_body_compare:
         from smplpix_rt.body.bench import run_all
 
@@ -221,15 +237,15 @@ def _print_table(report: dict) -> None:
         viewer = report["viewer"]
         print(
             f"viewer, {viewer['window'][0]}x{viewer['window'][1]} window, {viewer['backend']}, "
-            f"UI pacing {viewer.get('ui_pacing', 'auto')} "
-            f"(pipeline {viewer['pipeline_fps_before']} fps before, {viewer['pipeline_fps_after']} after):"
+            f"UI pacing {viewer.get('ui_pacing', 'auto')} (the pipeline alone, timed around the runs: "
+            f"{', '.join(f'{fps} fps' for fps in viewer.get('pipeline_fps', []))}):"
         )
         for name, _ in VIEWER_SCENARIOS:
             v = viewer[name]
             print(
                 f"  {name:<13} UI frame {v['ui_frame_ms_median']} ms (p95 {v['ui_frame_ms_p95']}), "
-                f"neural {v['neural_fps']} fps = {v['neural_fps_share_of_bench']:.0%} of the pipeline's, "
-                f"latency {v['latency_ms_median']} ms, RSS {v['rss_mb_end']} MB"
+                f"neural {v['neural_fps']} fps = {v['neural_fps_share_of_bench']:.0%} of the pipeline's "
+                f"{v['pipeline_fps']}, latency {v['latency_ms_median']} ms, RSS {v['rss_mb_end']} MB"
             )
     if "body" in report:
         print("body model update (ms):")
