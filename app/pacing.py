@@ -8,7 +8,7 @@ The loop never spins. After each frame it picks one of three paces from what is 
 - :attr:`Pace.FOLLOW`: draw again when the render worker has finished its frame (at the cap at
   the earliest, and at least every :data:`FOLLOW_MAX_WAIT_S`). While the user drags a slider the
   avatar can only change once per neural frame, so one UI frame per neural frame shows every
-  change. Under a software OpenGL driver each UI frame costs ~13 ms of the same CPU the pipeline
+  change. Under a software OpenGL driver each UI frame costs ~10 ms of the same CPU the pipeline
   runs on: drawing it once per neural frame instead of at 60 Hz frees that time and puts the
   edits in step with the worker (an edit is submitted the moment the worker becomes free). This
   is the ``frames`` UI pacing, the default under software OpenGL.
