@@ -3,11 +3,12 @@
 All timers start when the viewer is *ready*: the first avatar frame is on screen (with
 ``--sequence``, the first frame of the sequence, loaded as soon as the viewer shows anything). Then
 ``--record`` starts, ``--exit-after`` counts, ``--screenshot`` waits a few frames for the layout
-to settle, and ``--script-random-edits`` makes one random edit per UI frame (pose, and every few
-frames shape and camera) to measure frame times, neural frame rate, latency and memory growth,
-written with ``--stats-json``. The scripted edits stand for a continuous drag: the UI loop paces
-them like user input. Latency counts from the frame that makes an edit; during a real drag the
-mouse input waits up to one UI frame interval (``edit_interval_ms_median``) before that frame.
+to settle (and ``--screenshot-delay`` seconds, if given), and ``--script-random-edits`` makes one
+random edit per UI frame (pose, and every few frames shape and camera) to measure frame times,
+neural frame rate, latency and memory growth, written with ``--stats-json``. The scripted edits
+stand for a continuous drag: the UI loop paces them like user input. Latency counts from the frame
+that makes an edit; during a real drag the mouse input waits up to one UI frame interval
+(``edit_interval_ms_median``) before that frame.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class AutomationOptions:
     record: Path | None = None
     exit_after: float | None = None
     screenshot: Path | None = None
+    screenshot_delay: float = 0.0
     random_edits: int = 0
     stats_json: Path | None = None
     sequence: str | None = None
@@ -64,6 +66,7 @@ class Automation:
         self._completed_at_ready = 0
         self.finished = False
         self.screenshot_due = False
+        self._screenshot_taken = False
 
     def wait_time(self, now: float) -> float:
         """Seconds until the automation needs the next UI frame (0: now, inf: never)."""
@@ -72,11 +75,14 @@ class Automation:
             return math.inf
         if self.ready_time is None:
             return math.inf  # the first finished frame wakes the loop
+        wait = math.inf
         if self.screenshot_pending:
-            return 0.0
+            if self._frame - self._ready_frame < SCREENSHOT_SETTLE_FRAMES:
+                return 0.0
+            wait = max(0.0, self.ready_time + o.screenshot_delay - now)
         if o.exit_after is not None:
-            return max(0.0, self.ready_time + o.exit_after - now)
-        return math.inf
+            wait = min(wait, max(0.0, self.ready_time + o.exit_after - now))
+        return wait
 
     @property
     def editing(self) -> bool:
@@ -85,7 +91,8 @@ class Automation:
 
     @property
     def screenshot_pending(self) -> bool:
-        return self.options.screenshot is not None and self._frame - self._ready_frame <= SCREENSHOT_SETTLE_FRAMES
+        """A --screenshot is still to be taken."""
+        return self.options.screenshot is not None and not self._screenshot_taken
 
     def before_update(self, state: AppState, now: float) -> None:
         """Called every frame before the controller runs: readiness, scripted edits."""
@@ -111,7 +118,8 @@ class Automation:
                 self._rss_samples.append(_round(rss_mb()))
         elif self.options.random_edits and not self.finished:
             self.finished = True
-        if self.options.screenshot and self._frame - self._ready_frame == SCREENSHOT_SETTLE_FRAMES:
+        settled = self._frame - self._ready_frame >= SCREENSHOT_SETTLE_FRAMES
+        if self.screenshot_pending and settled and now - self.ready_time >= self.options.screenshot_delay:
             self.screenshot_due = True
         if self.options.exit_after is not None and now - self.ready_time >= self.options.exit_after:
             self.finished = True
@@ -139,7 +147,7 @@ class Automation:
     def after_draw(self, read_window) -> None:
         """Called after the frame is drawn, before the swap: the --screenshot capture."""
         if self.screenshot_due:
-            self.screenshot_due = False
+            self.screenshot_due, self._screenshot_taken = False, True
             save_png(read_window(), self.options.screenshot)
 
     def record_ui_time(self, ms: float) -> None:

@@ -105,6 +105,14 @@ def _add_automation_arguments(auto: argparse._ArgumentGroup) -> None:
         help="quit this many seconds after the first avatar frame (recordings are finalized)",
     )
     auto.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the whole window once ready")
+    auto.add_argument(
+        "--screenshot-delay",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="take the --screenshot this many seconds after the first avatar frame (e.g. once the neural fps "
+        "and latency figures have settled)",
+    )
     auto.add_argument("--sequence", default=None, help="load and play a pose sequence file (or 'demo') once ready")
     auto.add_argument(
         "--script-random-edits",
@@ -117,7 +125,13 @@ def _add_automation_arguments(auto: argparse._ArgumentGroup) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.screenshot_delay is not None:
+        if args.screenshot is None:
+            parser.error("--screenshot-delay needs --screenshot")
+        if args.exit_after is not None and args.screenshot_delay >= args.exit_after:
+            parser.error("--screenshot-delay must be shorter than --exit-after (the viewer quits first)")
     if not display_available():
         print(f"{PROG}: {NO_DISPLAY_MESSAGE}", file=sys.stderr)
         return 2

@@ -72,6 +72,7 @@ def open_viewer(args: argparse.Namespace) -> Viewer:
             record=args.record,
             exit_after=args.exit_after,
             screenshot=args.screenshot,
+            screenshot_delay=args.screenshot_delay or 0.0,
             random_edits=args.script_random_edits,
             stats_json=args.stats_json,
             sequence=args.sequence,

@@ -62,7 +62,7 @@ class Viewer:
         self._ui_ms: deque[float] = deque(maxlen=60)
         self._last_start = time.perf_counter()
         self._last_memory = 0.0
-        self._settle = SETTLE_FRAMES  # frames still drawn at the cap after user input
+        self._settle = SETTLE_FRAMES  # frames still drawn after user input (at the cap or with the neural frames)
         self._pace = Pace.CAP
 
     def run(self) -> None:

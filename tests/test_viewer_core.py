@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -306,3 +307,39 @@ def test_camera_drags_orbit_pan_and_zoom():
     assert panned.pan[0] < 0 and panned.pan[1] == 0  # the body follows the mouse to the right
     assert viewport.wheel_zoom(camera, 1).distance < 3.0 < viewport.wheel_zoom(camera, -1).distance
     assert viewport.wheel_zoom(camera, 1000).distance == viewport.DISTANCE_RANGE[0]
+
+
+def test_screenshot_waits_for_the_layout_and_the_delay_then_is_taken_once(tmp_path):
+    automation = viewer_module("automation")
+    session = SimpleNamespace(frames_shown=1, worker=SimpleNamespace(completed=0))
+    shot = tmp_path / "window.png"
+    options = automation.AutomationOptions(screenshot=shot, screenshot_delay=2.0, exit_after=5.0)
+    auto = automation.Automation(options, SimpleNamespace(session=session))
+    auto.before_update(None, 100.0)  # the first avatar frame is on screen: ready
+    assert auto.wait_time(100.0) == 0.0  # the layout settles over a few frames drawn at once
+    now = 100.0
+    for _ in range(automation.SCREENSHOT_SETTLE_FRAMES):
+        now += 0.01
+        auto.before_update(None, now)
+        assert not auto.screenshot_due
+    assert auto.wait_time(now) == pytest.approx(100.0 + 2.0 - now)  # then it sleeps until the delay is up
+    auto.before_update(None, 102.0)
+    assert auto.screenshot_due
+    auto.after_draw(lambda: np.zeros((4, 6, 3), np.uint8))
+    assert shot.exists() and not auto.screenshot_pending
+    auto.before_update(None, 102.5)
+    assert not auto.screenshot_due and auto.wait_time(102.5) == pytest.approx(2.5)  # only --exit-after is left
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--screenshot-delay", "2"], "--screenshot-delay needs --screenshot"),
+        (["--screenshot", "a.png", "--screenshot-delay", "3", "--exit-after", "3"], "shorter than --exit-after"),
+    ],
+)
+def test_screenshot_delay_arguments_that_cannot_work_are_refused(args, message, capsys):
+    main = viewer_module("main")
+    with pytest.raises(SystemExit) as exit_info:
+        main.main(args)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
