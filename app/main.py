@@ -57,8 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="body model files; for SMPL-X a folder with SMPLX_NEUTRAL.npz or the file itself",
     )
     p.add_argument("--window-size", type=image_size, default=(1280, 800), help="window WxH (default 1280x800)")
-    p.add_argument("--max-fps", type=positive_float, default=60.0, help="UI frame-rate cap (default 60)")
     p.add_argument(
+        "--view",
+        default=None,
+        choices=["neural", "gbuffer", "mesh", "side-by-side", "overlay"],
+        help="start in this view mode",
+    )
+    _add_pacing_arguments(p.add_argument_group("UI pacing and CPU sharing"))
+    _add_automation_arguments(p.add_argument_group("automation (scripted captures)"))
+    return p
+
+
+def _add_pacing_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--max-fps", type=positive_float, default=60.0, help="UI frame-rate cap (default 60)")
+    group.add_argument(
         "--ui-gl-threads",
         type=count,
         default=0,
@@ -66,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="software OpenGL (Mesa llvmpipe) only: rasterizer threads for the window; the default 0 draws the UI "
         "on the UI thread, which leaves more of the CPU to the neural frames (LP_NUM_THREADS, when set, wins)",
     )
-    p.add_argument(
+    group.add_argument(
         "--render-gl-threads",
         type=count,
         default=0,
@@ -74,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="software OpenGL (Mesa llvmpipe) only: rasterizer threads for the render worker's G-buffer context; "
         "the default 0 rasterizes on the worker thread, which is as fast here and leaves the other core to the UI",
     )
-    p.add_argument(
+    group.add_argument(
         "--ui-pacing",
         default="auto",
         choices=UI_PACINGS,
@@ -82,14 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
         "per finished neural frame (leaves the CPU to the pipeline, shortens the edit-to-screen latency); "
         "'auto' (default) is 'frames' under software OpenGL and 'cap' otherwise",
     )
-    p.add_argument(
-        "--view",
-        default=None,
-        choices=["neural", "gbuffer", "mesh", "side-by-side", "overlay"],
-        help="start in this view mode",
-    )
-    _add_automation_arguments(p.add_argument_group("automation (scripted captures)"))
-    return p
 
 
 def _add_automation_arguments(auto: argparse._ArgumentGroup) -> None:

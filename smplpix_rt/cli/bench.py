@@ -93,16 +93,8 @@ def _bench_viewer(
 
     from smplpix_rt.errors import SmplpixError
 
-    width, height = args.size
     window = args.window_size
-    command = [sys.executable, "-c", "import sys; from smplpix_viewer.main import main; sys.exit(main())"]
-    command += [str(model), "--backend", backend, "--size", f"{width}x{height}"]
-    command += ["--window-size", f"{window[0]}x{window[1]}"]
-    command += ["--ui-gl-threads", str(args.ui_gl_threads), "--ui-pacing", args.ui_pacing]
-    if args.body_model:
-        command += ["--body-model", args.body_model]
-    if args.body_model_path:
-        command += ["--body-model-path", str(args.body_model_path)]
+    command = _viewer_command(args, model, backend)
     with contextlib.ExitStack() as stack:
         display = os.environ.get("DISPLAY")
         if not display:
@@ -135,6 +127,21 @@ def _bench_viewer(
         if around:
             report["pipeline_fps"] = around
     return report
+
+
+def _viewer_command(args: argparse.Namespace, model, backend: str) -> list[str]:
+    """The ``smplpix-viewer`` command line (as this Python runs it) shared by every scenario."""
+    width, height = args.size
+    window = args.window_size
+    command = [sys.executable, "-c", "import sys; from smplpix_viewer.main import main; sys.exit(main())"]
+    command += [str(model), "--backend", backend, "--size", f"{width}x{height}"]
+    command += ["--window-size", f"{window[0]}x{window[1]}"]
+    command += ["--ui-gl-threads", str(args.ui_gl_threads), "--ui-pacing", args.ui_pacing]
+    if args.body_model:
+        command += ["--body-model", args.body_model]
+    if args.body_model_path:
+        command += ["--body-model-path", str(args.body_model_path)]
+    return command
 
 
 def _rate(scenario: dict, pipeline_fps: float) -> None:
