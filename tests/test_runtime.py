@@ -137,6 +137,17 @@ def test_onnxruntime_int8_is_close_to_reference(models):
         TorchRuntime(models["int8"])
 
 
+def test_int8_export_keeps_resize_scales_float(models):
+    # Quantized scales (2.0039 for 2) make ONNX Runtime < 1.32 refuse the linear Resize.
+    graph = onnx.load(str(models["int8"])).graph
+    producers = {out: node.op_type for node in graph.node for out in node.output}
+    resizes = [node for node in graph.node if node.op_type == "Resize"]
+    assert resizes
+    for node in resizes:
+        assert producers.get(node.input[0]) == "DequantizeLinear"  # the feature map itself is int8
+        assert all(producers.get(name) != "DequantizeLinear" for name in node.input[1:]), node.name
+
+
 @pytest.mark.parametrize("source", ["unet_onnx", "unet_pt"])
 def test_smplpix_unet_runs_on_every_cpu_backend(models, source):
     planes = planes_for("smplpix", 48, 32)
@@ -151,7 +162,7 @@ def test_smplpix_unet_runs_on_every_cpu_backend(models, source):
 
 
 def test_auto_picks_a_measured_backend_and_says_so(models):
-    runtime = load_runtime(models["onnx"])
+    runtime = load_runtime(models["onnx"], device="cpu")  # both CPU backends read it: they are timed
     info = runtime.describe()
     assert info.backend in ("torch", "onnxruntime")
     assert "auto: fastest at 32x32" in info.detail
@@ -167,6 +178,26 @@ def test_auto_on_files_only_one_backend_reads(models):
     info = load_runtime(models["int8"]).describe()
     assert (info.backend, info.precision) == ("onnxruntime", "int8")
     assert "only backend" in info.detail
+
+
+def test_auto_on_a_gpu_falls_back_to_the_cpu_for_a_file_no_cuda_backend_reads(models, monkeypatch):
+    import smplpix_rt.runtime.loader as loader
+
+    # A GPU with PyTorch CUDA but CPU-only ONNX Runtime: nothing on CUDA reads an int8 ONNX file.
+    monkeypatch.setattr(loader, "_torch_cuda", lambda: True)
+    monkeypatch.setattr(loader, "_ort_cuda", lambda: False)
+    info = load_runtime(models["int8"]).describe()
+    assert (info.backend, info.device, info.precision) == ("onnxruntime", "cpu", "int8")
+
+
+def test_every_backend_checks_the_onnx_graph_against_the_manifest(models, tmp_path):
+    model = onnx.load(str(models["onnx"]))
+    model.graph.input[0].type.tensor_type.shape.dim[3].dim_value = 3
+    bad = tmp_path / "three.onnx"
+    onnx.save(model, str(bad))
+    for load in (TorchRuntime, OrtRuntime):
+        with pytest.raises(ModelFileError, match="one RGBA G-buffer plane"):
+            load(bad)
 
 
 def test_backend_and_file_type_must_fit(models):

@@ -31,9 +31,11 @@ from smplpix_rt.errors import InputError, ModelFileError
 from smplpix_rt.generator.fileio import atomic_target, write_atomic
 from smplpix_rt.generator.manifest import (
     Manifest,
+    check_io_signature,
     embed_in_onnx,
     manifest_from_metadata,
     manifest_from_onnx,
+    onnx_io_shapes,
     read_sidecar,
     safetensors_metadata,
 )
@@ -237,12 +239,31 @@ def quantize_int8(
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=_resize_parameter_producers(onnx.load(str(prepared))),
         )
         result = onnx.load(str(quantized))
     embed_in_onnx(result, manifest.replace(precision="int8"))
     result.producer_name = "smplpix-rt"
     write_atomic(onnx_out, result.SerializeToString())
     return Path(onnx_out)
+
+
+def _resize_parameter_producers(model: Any) -> list[str]:
+    """Nodes computing a Resize's roi / scales / sizes: these must stay float.
+
+    Quantized scales come back as e.g. 2.0039 instead of 2: ONNX Runtime before 1.32 then refuses
+    the linear Resize ("'Linear' mode only supports ..."), and later versions resample off-grid.
+    """
+    producers = {output: node.name for node in model.graph.node for output in node.output}
+    return sorted(
+        {
+            producers[name]
+            for node in model.graph.node
+            if node.op_type == "Resize"
+            for name in node.input[1:]
+            if name in producers
+        }
+    )
 
 
 # -- safetensors / state dicts ----------------------------------------------------------------------
@@ -337,6 +358,7 @@ def _read_onnx_weights(path: Path) -> tuple[Manifest, dict[str, torch.Tensor]]:
     manifest = manifest_from_onnx(model, str(path))
     if manifest.precision == "int8" or is_quantized(model):
         raise ModelFileError(f"{path} is an int8-quantized model; run it with the onnxruntime backend")
+    check_io_signature(manifest, *onnx_io_shapes(model), str(path))  # the graph must agree with the weights' manifest
     state = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in onnx_state_dict(model).items()}
     return manifest, state
 

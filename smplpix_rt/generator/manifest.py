@@ -481,6 +481,44 @@ def manifest_from_onnx(model: Any, source: str = "ONNX model") -> Manifest:
     return manifest_from_metadata({p.key: p.value for p in model.metadata_props}, source)
 
 
+def check_io_signature(manifest: Manifest, inputs: Mapping[str, Any], outputs: Mapping[str, Any], source: str) -> None:
+    """Compare a network file's declared inputs and outputs (name → shape) with its manifest.
+
+    Every input must be one (1, H, W, 4) G-buffer plane and the output (1, H, W, 3); a dimension
+    may be symbolic. Used for ONNX files by every backend that reads them.
+
+    Raises:
+        ModelFileError: names or shapes disagree with the manifest.
+    """
+    expected = list(manifest.input_names)
+    if sorted(inputs) != sorted(expected):
+        raise ModelFileError(f"{source}: model inputs {sorted(inputs)} differ from its manifest's {expected}")
+    for name in expected:
+        shape = list(inputs[name])
+        if len(shape) != 4 or shape[-1] != PLANE_CHANNELS:
+            raise ModelFileError(
+                f"{source}: input {name} has shape {shape}; a generator input must be "
+                f"(1, H, W, {PLANE_CHANNELS}) — one RGBA G-buffer plane. Re-export the model with smplpix-rt"
+            )
+    if manifest.output not in outputs:
+        raise ModelFileError(f"{source}: output {manifest.output!r} is missing (has {sorted(outputs)})")
+    shape = list(outputs[manifest.output])
+    if len(shape) != 4 or shape[-1] != 3:
+        raise ModelFileError(f"{source}: output {manifest.output} has shape {shape}, expected (1, H, W, 3)")
+
+
+def onnx_io_shapes(model: Any) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """(inputs, outputs) of an ``onnx.ModelProto`` graph as name → shape (int or symbolic name per dim)."""
+
+    def shape(value: Any) -> list[Any]:
+        dims = value.type.tensor_type.shape.dim
+        return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in dims]
+
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = {v.name: shape(v) for v in model.graph.input if v.name not in initializers}
+    return inputs, {v.name: shape(v) for v in model.graph.output}
+
+
 def manifest_from_metadata(metadata: Mapping[str, str] | None, source: str) -> Manifest:
     """Read the manifest from a string metadata map (ONNX ``metadata_props``, safetensors header)."""
     if not metadata or METADATA_KEY not in metadata:
@@ -530,6 +568,8 @@ def read_manifest(path: str | Path) -> Manifest:
 
 
 __all__ = [
+    "check_io_signature",
+    "onnx_io_shapes",
     "FORMAT_VERSION",
     "METADATA_KEY",
     "ENCODING_CHANNELS",

@@ -193,16 +193,28 @@ def _ort_factory(path: Path, device: str) -> Callable[[], Runtime]:
 def _candidates(
     path: Path, suffix: str, manifest: Manifest, device: str, precision: str
 ) -> list[Callable[[], Runtime]]:
-    """The backends that can run this file on this machine, GPU ones only when a GPU is used."""
-    use_cuda = device.startswith("cuda") or (device == "auto" and (_torch_cuda() or _ort_cuda()))
-    cuda = device if device.startswith("cuda") else "cuda:0"
+    """The backends that can run this file on ``device``.
+
+    ``"auto"`` takes the CUDA ones when a GPU is usable and one of them reads the file (an int8
+    ONNX file needs onnxruntime-gpu there), else the CPU ones.
+    """
+    if device == "auto":
+        on_gpu = _candidates_on(path, suffix, manifest, "cuda:0", precision) if _torch_cuda() or _ort_cuda() else []
+        return on_gpu or _candidates_on(path, suffix, manifest, "cpu", precision)
+    return _candidates_on(path, suffix, manifest, "cuda:0" if device == "cuda" else device, precision)
+
+
+def _candidates_on(
+    path: Path, suffix: str, manifest: Manifest, device: str, precision: str
+) -> list[Callable[[], Runtime]]:
+    cuda = device.startswith("cuda")
     torch_ok = suffix != ".onnx" or (manifest.precision != "int8")
     ort_ok = suffix == ".onnx" and precision in ("auto", manifest.precision)
     found = []
-    if torch_ok and (not use_cuda or _torch_cuda()):
-        found.append(_torch_factory(path, precision, cuda if use_cuda else "cpu"))
-    if ort_ok and (not use_cuda or _ort_cuda()):
-        found.append(_ort_factory(path, cuda if use_cuda else "cpu"))
+    if torch_ok and (not cuda or _torch_cuda()):
+        found.append(_torch_factory(path, precision, device))
+    if ort_ok and (not cuda or _ort_cuda()):
+        found.append(_ort_factory(path, device))
     return found
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from smplpix_rt.errors import BackendUnavailableError, InputError, ModelFileError
-from smplpix_rt.generator.manifest import PLANE_CHANNELS, manifest_from_metadata
+from smplpix_rt.generator.manifest import PLANE_CHANNELS, check_io_signature, manifest_from_metadata
 from smplpix_rt.runtime.base import Runtime, RuntimeInfo, validate_planes
 from smplpix_rt.runtime.host import tune_host_allocator
 
@@ -88,25 +88,9 @@ class OrtRuntime(Runtime):
 
     def _check_signature(self) -> None:
         """Compare the graph's inputs and output with the manifest."""
-        inputs = {i.name: i for i in self._session.get_inputs()}
-        expected = list(self.manifest.input_names)
-        if sorted(inputs) != sorted(expected):
-            raise ModelFileError(f"{self._path}: model inputs {sorted(inputs)} differ from its manifest's {expected}")
-        for name in expected:
-            shape = inputs[name].shape
-            if len(shape) != 4 or shape[-1] != PLANE_CHANNELS:
-                raise ModelFileError(
-                    f"{self._path}: input {name} has shape {shape}; a generator input must be "
-                    f"(1, H, W, {PLANE_CHANNELS}) — one RGBA G-buffer plane. Re-export the model with smplpix-rt"
-                )
-        outputs = {o.name: o for o in self._session.get_outputs()}
-        if self.manifest.output not in outputs:
-            raise ModelFileError(f"{self._path}: output {self.manifest.output!r} is missing (has {sorted(outputs)})")
-        shape = outputs[self.manifest.output].shape
-        if len(shape) != 4 or shape[-1] != 3:
-            raise ModelFileError(
-                f"{self._path}: output {self.manifest.output} has shape {shape}, expected (1, H, W, 3)"
-            )
+        inputs = {i.name: i.shape for i in self._session.get_inputs()}
+        outputs = {o.name: o.shape for o in self._session.get_outputs()}
+        check_io_signature(self.manifest, inputs, outputs, str(self._path))
 
     def _dry_run(self) -> None:
         """One run at the smallest legal size: catches a network whose channel count disagrees."""
