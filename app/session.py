@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import moderngl
 import numpy as np
@@ -95,7 +95,9 @@ class RenderSession:
     # -------------------------------------------------------------------------- worker thread
 
     def _open(self) -> None:
-        self._pipeline = Pipeline.open(self.config)  # its headless EGL context is current on this thread
+        # The worker hands host images and G-buffers to the UI thread, so it takes the host frame
+        # path; its headless EGL context is current on this thread.
+        self._pipeline = Pipeline.open(replace(self.config, frame_path="host"))
         self._pipeline.renderer.ctx.gc_mode = "context_gc"  # collected after every frame, see _render
         body = self._pipeline.body
         with one_intra_op_thread():

@@ -119,7 +119,7 @@ def interop_roundtrip(ctx: Any, size: int = 256) -> dict[str, Any]:
     }
 
 
-def _random_model(folder: Path) -> Path:
+def _random_model(folder: Path, arch: str = "pixnet") -> Path:
     import torch
 
     from smplpix_rt.generator.export import export_onnx
@@ -127,17 +127,17 @@ def _random_model(folder: Path) -> Path:
     from smplpix_rt.generator.networks import GeneratorGraph, build_network
 
     torch.manual_seed(0)
-    net = build_network("pixnet", in_channels=8).eval()
+    net = build_network(arch, in_channels=8).eval()
     manifest = Manifest(
         body_model="anny",
         body_model_version="gpu-check",
         encoding="neural",
         inputs=default_inputs("neural"),
-        architecture=Architecture("pixnet", {"in_channels": 8}),
+        architecture=Architecture(arch, {"in_channels": 8}),
         resolution=(256, 256),
         size_multiple=net.size_multiple,
     )
-    return export_onnx(GeneratorGraph(net, manifest).eval(), manifest, folder / "random_pixnet.onnx")
+    return export_onnx(GeneratorGraph(net, manifest).eval(), manifest, folder / f"random_{arch}.onnx")
 
 
 def backends_section(model: Path) -> dict[str, Any]:
@@ -153,6 +153,7 @@ def backends_section(model: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"reference": "cpu", "size": [height, width]}
     loaders = {
         "torch_cuda_fp32": lambda: load_runtime(model, backend="torch", device="cuda", precision="fp32"),
+        "torch_cuda_auto": lambda: load_runtime(model, backend="torch", device="cuda", precision="auto"),
         "onnxruntime_cuda": lambda: load_runtime(model, backend="onnxruntime", device="cuda"),
     }
     if importlib.util.find_spec("tensorrt") is not None and model.suffix == ".onnx":
@@ -213,38 +214,82 @@ def performance_section(model: Path, sizes: list[int], frames: int, ctx: Any) ->
 def _measure_size(model: Path, size: int, frames: int, ctx: Any) -> dict[str, Any]:
     from smplpix_rt.camera import framing_orbit
     from smplpix_rt.pipeline import Pipeline, PipelineConfig
-    from smplpix_rt.runtime.device import FRAME_PATH_INTEROP, DeviceFrameLoop, device_generator_for, select_frame_path
 
     entry: dict[str, Any] = {}
-    pipeline = Pipeline.open(PipelineConfig(model=model, width=size, height=size), ctx=ctx)
-    try:
-        params = pipeline.body.default_params()
-        camera = framing_orbit(pipeline.body.forward(params).vertices).camera(size, size)
-
-        def moved(index: int) -> Any:
-            shape = params.shape.copy()
-            shape[:1] = 0.5 + 0.3 * np.sin(index / 5.0)
-            return params.replace(shape=shape)
-
-        entry["backend"] = pipeline.runtime.describe().__dict__
-        entry["host"] = _timings(lambda i: pipeline.render(moved(i), camera), frames)
-        path, reason = select_frame_path(ctx, pipeline.runtime)
-        entry["frame_path"], entry["frame_path_reason"] = path, reason
-        if path != FRAME_PATH_INTEROP:
-            return entry
-        loop = DeviceFrameLoop(pipeline.renderer, device_generator_for(pipeline.runtime))
+    for path in ("host", "interop"):
+        config = PipelineConfig(model=model, width=size, height=size, frame_path=path)
         try:
+            pipeline = Pipeline.open(config, ctx=ctx)
+        except SmplpixError as exc:
+            entry[path] = {"error": str(exc)}
+            continue
+        try:
+            params = pipeline.body.default_params()
+            camera = framing_orbit(pipeline.body.forward(params).vertices).camera(size, size)
 
-            def interop_step(index: int) -> None:
-                loop.run(pipeline.body.forward(moved(index)), camera)
-                ctx.finish()  # the frame is complete in the display texture
+            def moved(index: int, params: Any = params) -> Any:
+                shape = params.shape.copy()
+                shape[:1] = 0.5 + 0.3 * np.sin(index / 5.0)
+                return params.replace(shape=shape)
 
-            entry["interop"] = _timings(interop_step, frames)
+            entry["backend"] = pipeline.runtime.describe().__dict__
+            entry[path] = _timings(lambda i, p=pipeline, c=camera, m=moved: p.render(m(i), c), frames)
+            entry[path]["reason"] = pipeline.frame_path_reason
+            entry[path]["last_frame"] = pipeline.render(moved(frames), camera).image
         finally:
-            loop.release()
-        return entry
+            pipeline.release()
+    host, interop = entry.get("host", {}), entry.get("interop", {})
+    if "last_frame" in host and "last_frame" in interop:
+        diff = np.abs(host["last_frame"].astype(np.int16) - interop["last_frame"].astype(np.int16))
+        entry["interop_vs_host_max_abs_uint8"] = int(diff.max())
+    for side in (host, interop):
+        side.pop("last_frame", None)
+    return entry
+
+
+def generator_section(model: Path, folder: Path, sizes: list[int], runs: int = 50) -> dict[str, Any]:
+    """Generator-only time on device pointers (CUDA events), per network, precision and size.
+
+    Times the model and, for comparison, the SMPLpix reference U-Net with random weights.
+    """
+    models = {"model": model, "smplpix-unet-random": _random_model(folder, "smplpix-unet")}
+    return {
+        f"{name}/{precision}": _section(_time_generator, model, precision, sizes, runs)
+        for name, model in models.items()
+        for precision in ("fp32", "bf16", "fp16")
+    }
+
+
+def _time_generator(model: Path, precision: str, sizes: list[int], runs: int) -> dict[str, Any]:
+    import torch
+
+    from smplpix_rt.runtime.device import device_generator_for
+    from smplpix_rt.runtime.loader import load_runtime
+
+    runtime = load_runtime(model, backend="torch", device="cuda", precision=precision)
+    out: dict[str, Any] = {}
+    try:
+        generator = device_generator_for(runtime)
+        stream = torch.cuda.Stream()
+        for size in sizes:
+            inputs = [torch.rand((1, size, size, PLANE_CHANNELS), device="cuda") for _ in runtime.manifest.inputs]
+            output = torch.empty((1, size, size, 3), device="cuda")
+            torch.cuda.synchronize()  # the inputs were filled on the default stream
+            args = ([t.data_ptr() for t in inputs], output.data_ptr(), stream.cuda_stream, (size, size))
+            for _ in range(5):
+                generator.infer_device(*args)
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record(stream)
+            for _ in range(runs):
+                generator.infer_device(*args)
+            end.record(stream)
+            end.synchronize()
+            ms = start.elapsed_time(end) / runs
+            out[f"{size}x{size}"] = {"ms": round(ms, 3), "fps": round(1000.0 / ms, 1)}
+        generator.release()
+        return out
     finally:
-        pipeline.release()
+        runtime.release()
 
 
 def tensorrt_section() -> dict[str, Any]:
@@ -301,6 +346,7 @@ def _gpu_sections(report: dict[str, Any], model: Path | None, sizes: list[int], 
             report["interop"] = _section(interop_roundtrip, ctx)
             report["backends"] = _section(backends_section, model)
             report["performance"] = _section(performance_section, model, sizes, frames, ctx)
+            report["generator_only"] = _section(generator_section, model, Path(folder), sizes)
         finally:
             ctx.release()
 

@@ -4,6 +4,11 @@
 (GL objects in a context it is given or creates) and the generator runtime. The CLI and the viewer
 both use it; the viewer calls the stages separately so that rasterization stays on the GL thread and
 inference runs on a worker.
+
+Frames take one of two paths (:attr:`Pipeline.frame_path`): ``host`` reads the G-buffer back to
+host memory and gives it to the generator there; ``interop`` (NVIDIA OpenGL and a CUDA generator
+on one GPU) keeps the G-buffer and the generator's output on the GPU and copies only the finished
+uint8 image to the host (:class:`~smplpix_rt.runtime.device.DeviceFrameLoop`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from smplpix_rt.body import load_body_model
 from smplpix_rt.body.base import BodyModel
 from smplpix_rt.camera import Camera
 from smplpix_rt.contracts import BodyParams, Frame, GBuffer, Mesh, StageTimings
-from smplpix_rt.errors import InputError, ModelFileError
+from smplpix_rt.errors import BackendUnavailableError, InputError, ModelFileError
 from smplpix_rt.resources import models_dir
 from smplpix_rt.runtime.base import Runtime
 
@@ -46,6 +51,8 @@ class PipelineConfig:
         gl_threads: rasterizer threads of a software OpenGL driver (Mesa llvmpipe) for the
             pipeline's own headless context (see
             :func:`~smplpix_rt.raster.context.software_gl_threads`); None = the driver's choice.
+        frame_path: ``"auto"`` (interop where it works, else host copies), ``"host"`` or
+            ``"interop"`` (an error where it cannot work). See :attr:`Pipeline.frame_path`.
     """
 
     model: Path | None = None
@@ -55,6 +62,10 @@ class PipelineConfig:
     body_model: str | None = None
     body_model_path: Path | None = None
     gl_threads: int | None = None
+    frame_path: str = "auto"
+
+
+FRAME_PATHS = ("auto", "host", "interop")
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -80,11 +91,23 @@ class Pipeline:
         renderer: a ``GBufferRenderer`` whose encoding matches the generator's manifest.
         runtime: the loaded generator.
         owns_context: release the renderer's GL context in :meth:`release` (headless use).
+        frame_path: ``"auto"``, ``"host"`` or ``"interop"`` (see :class:`PipelineConfig`).
+
+    Attributes:
+        frame_path: ``"host"`` or ``"interop"``, the path :meth:`render` takes.
+        frame_path_reason: why (one line, e.g. "OpenGL runs on a software renderer (llvmpipe …)").
+
+    Raises:
+        BackendUnavailableError: ``frame_path="interop"`` where it cannot work (the reason says why).
     """
 
-    def __init__(self, body: BodyModel, renderer, runtime: Runtime, owns_context: bool = False) -> None:
+    def __init__(
+        self, body: BodyModel, renderer, runtime: Runtime, owns_context: bool = False, frame_path: str = "host"
+    ) -> None:
         from smplpix_rt.generator.manifest import check_compatible
 
+        if frame_path not in FRAME_PATHS:
+            raise InputError(f"frame path must be one of {', '.join(FRAME_PATHS)}, got {frame_path!r}")
         check_compatible(runtime.manifest, body.spec.name, renderer.encoding.name)
         multiple = runtime.manifest.size_multiple
         if renderer.width % multiple or renderer.height % multiple:
@@ -93,6 +116,25 @@ class Pipeline:
             )
         self.body, self.renderer, self.runtime = body, renderer, runtime
         self._owns_context = owns_context
+        self._device_loop = None
+        self.frame_path, self.frame_path_reason = "host", "requested"
+        if frame_path != "host":
+            self._open_device_loop(required=frame_path == "interop")
+
+    def _open_device_loop(self, required: bool) -> None:
+        from smplpix_rt.runtime.device import (
+            FRAME_PATH_INTEROP,
+            DeviceFrameLoop,
+            device_generator_for,
+            select_frame_path,
+        )
+
+        path, reason = select_frame_path(self.renderer.ctx, self.runtime)
+        if path == FRAME_PATH_INTEROP:
+            self._device_loop = DeviceFrameLoop(self.renderer, device_generator_for(self.runtime))
+        elif required:
+            raise BackendUnavailableError(f"the interop frame path cannot work here: {reason}")
+        self.frame_path, self.frame_path_reason = path, reason
 
     @classmethod
     def open(cls, config: PipelineConfig, ctx=None) -> Pipeline:
@@ -102,11 +144,12 @@ class Pipeline:
             config: what to load.
             ctx: a moderngl context to render in (a window's); None creates a headless EGL one.
         """
-        from smplpix_rt.raster.context import create_headless_context
         from smplpix_rt.raster.renderer import GBufferRenderer
         from smplpix_rt.runtime.loader import load_runtime
 
         model = Path(config.model) if config.model is not None else default_model_path()
+        if config.frame_path not in FRAME_PATHS:
+            raise InputError(f"frame path must be one of {', '.join(FRAME_PATHS)}, got {config.frame_path!r}")
         runtime = load_runtime(model, backend=config.backend)
         owns = ctx is None
         try:
@@ -115,9 +158,9 @@ class Pipeline:
             if name != manifest.body_model:
                 raise ModelFileError(f"{model} was trained for the {manifest.body_model!r} body model, not {name!r}")
             body = load_body_model(name, config.body_model_path, **_body_options(model, manifest))
-            ctx = ctx if ctx is not None else create_headless_context(software_threads=config.gl_threads)
+            ctx = ctx if ctx is not None else _headless_context_for(runtime, config.gl_threads)
             renderer = GBufferRenderer(ctx, config.width, config.height, encoding=manifest.encoding)
-            return cls(body, renderer, runtime, owns_context=owns)
+            return cls(body, renderer, runtime, owns_context=owns, frame_path=config.frame_path)
         except BaseException:
             runtime.release()
             if owns and ctx is not None:
@@ -145,13 +188,23 @@ class Pipeline:
         return to_uint8(self.runtime.infer(gbuffer.planes))
 
     def render(self, params: BodyParams, camera: Camera) -> Frame:
-        """All stages for one frame, timed."""
+        """All stages for one frame, timed.
+
+        On the interop path the GPU runs the raster and the generator asynchronously: ``raster_ms``
+        is then the time to issue the draw, and ``generator_ms`` holds the GPU's raster time too.
+        """
         t0 = time.perf_counter()
         mesh = self.pose(params)
         t1 = time.perf_counter()
-        gbuffer = self.rasterize(mesh, camera)
-        t2 = time.perf_counter()
-        image = self.generate(gbuffer)
+        if self._device_loop is not None:
+            self.renderer.draw(mesh, camera)
+            t2 = time.perf_counter()
+            self._device_loop.generate()
+            image = self._device_loop.read_image()
+        else:
+            gbuffer = self.rasterize(mesh, camera)
+            t2 = time.perf_counter()
+            image = self.generate(gbuffer)
         t3 = time.perf_counter()
         ms = 1000.0
         timings = StageTimings((t1 - t0) * ms, (t2 - t1) * ms, (t3 - t2) * ms, (t3 - t0) * ms)
@@ -160,6 +213,9 @@ class Pipeline:
     def release(self) -> None:
         """Free the runtime and GL objects (and the context if this pipeline created it)."""
         ctx = self.renderer.ctx if self._owns_context else None
+        if self._device_loop is not None:
+            self._device_loop.release()
+            self._device_loop = None
         self.renderer.release()
         self.runtime.release()
         if ctx is not None:
@@ -172,4 +228,20 @@ class Pipeline:
         self.release()
 
 
-__all__ = ["Pipeline", "PipelineConfig", "default_model_path", "to_uint8", "DEFAULT_MODEL_NAME"]
+def _headless_context_for(runtime: Runtime, gl_threads: int | None):
+    """A headless context; for a CUDA generator, on the EGL device of its GPU when there is one."""
+    from smplpix_rt.errors import GLUnavailableError
+    from smplpix_rt.raster.context import create_headless_context
+
+    device = runtime.describe().device
+    if device.startswith("cuda"):
+        from smplpix_rt.raster.egl_device import create_context_on_cuda_device
+
+        try:
+            return create_context_on_cuda_device(int(device.split(":", 1)[1]) if ":" in device else 0)
+        except GLUnavailableError:
+            pass  # no NVIDIA EGL device for it: the default context (host copies)
+    return create_headless_context(software_threads=gl_threads)
+
+
+__all__ = ["FRAME_PATHS", "Pipeline", "PipelineConfig", "default_model_path", "to_uint8", "DEFAULT_MODEL_NAME"]

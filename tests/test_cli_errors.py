@@ -175,3 +175,29 @@ def test_size_not_a_multiple_of_the_network(tiny_model, tmp_path, capsys):
         str(tmp_path / "x.mp4"),
         match="multiple",
     )
+
+
+def test_interop_frame_path_where_it_cannot_work_is_one_line(tiny_model, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present: interop may work here")
+    out = tmp_path / "x.mp4"
+    _fails(capsys, *_render(tiny_model, out, "--frame-path", "interop"), match="interop frame path cannot work here")
+    assert not out.exists()
+
+
+def test_a_closed_output_pipe_is_not_an_error():
+    # `smplpix info | head -1`: the reader is gone; no error text, the usual SIGPIPE status.
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails with EPIPE
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "smplpix_rt.cli.main", "info"], stdout=write_end, stderr=subprocess.PIPE, timeout=60
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141
+    assert proc.stderr.decode() == ""

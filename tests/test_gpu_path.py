@@ -55,6 +55,7 @@ def test_nvidia_gl_and_cuda_generator_on_one_device_use_interop():
         ({"gl_renderer": "AMD Radeon RX 7900", "gl_vendor": "AMD"}, "not on the NVIDIA driver"),
         ({"runtime_backend": "onnxruntime", "runtime_device": "cpu"}, "onnxruntime/cpu"),
         ({"runtime_device": "cuda:1", "gl_cuda_devices": (0,)}, "renders on cuda:0 but the generator runs on cuda:1"),
+        ({"torch_cuda": False}, "need PyTorch with CUDA"),
     ],
 )
 def test_every_blocker_falls_back_to_host_with_its_reason(changes, expected):
@@ -341,3 +342,63 @@ def test_device_pointers_make_the_tensorrt_host_path_rebind_its_buffers():
     generator.infer_device([0x10, 0x20], 0x30, 0, (16, 16))
     assert runtime._context.addresses == {"a": 0x10, "b": 0x20, "image": 0x30}
     assert runtime._size is None  # TensorRTRuntime.infer reallocates and rebinds before its next run
+
+
+# -- the pipeline's frame path ------------------------------------------------------------------------
+
+
+def _pipeline_config(tmp_path, frame_path: str):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import gpu_check
+
+    from smplpix_rt.pipeline import PipelineConfig
+
+    model = gpu_check._random_model(tmp_path)
+    return PipelineConfig(model=model, backend="torch", width=64, height=64, frame_path=frame_path)
+
+
+@pytest.mark.gl
+def test_pipeline_frame_path_is_decided_with_a_reason(tmp_path):
+    from smplpix_rt.errors import InputError
+    from smplpix_rt.pipeline import Pipeline
+
+    config = _pipeline_config(tmp_path, "auto")
+    with Pipeline.open(config) as pipeline:
+        assert pipeline.frame_path in (FRAME_PATH_HOST, FRAME_PATH_INTEROP)
+        assert pipeline.frame_path_reason
+        assert pipeline.render(pipeline.body.default_params(), _camera(pipeline)).image.shape == (64, 64, 3)
+    with pytest.raises(InputError, match="frame path must be one of"):
+        Pipeline.open(_replace(config, frame_path="gpu"))
+
+
+@pytest.mark.gpu
+@pytest.mark.gl
+def test_interop_pipeline_matches_the_host_pipeline(tmp_path):
+    from smplpix_rt.pipeline import Pipeline
+
+    config = _pipeline_config(tmp_path, "interop")
+    config = _replace(config, width=128, height=96)
+    images = {}
+    for path in ("interop", "host"):
+        with Pipeline.open(_replace(config, frame_path=path)) as pipeline:
+            assert pipeline.frame_path == path
+            params = pipeline.body.default_params()
+            images[path] = pipeline.render(params, _camera(pipeline)).image
+    assert images["interop"].shape == (96, 128, 3)
+    diff = np.abs(images["interop"].astype(np.int16) - images["host"].astype(np.int16))
+    # The same G-buffer bits go into the same generator on both paths; only uint8 rounding of
+    # values that cuDNN computed in another order may differ.
+    assert diff.max() <= 2, diff.max()
+
+
+def _camera(pipeline):
+    from smplpix_rt.camera import framing_orbit
+
+    rest = pipeline.body.forward(pipeline.body.default_params())
+    return framing_orbit(rest.vertices).camera(pipeline.width, pipeline.height)
+
+
+def _replace(config, **changes):
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)

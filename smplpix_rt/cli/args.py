@@ -72,3 +72,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="body model files, for SMPL-X: a folder with SMPLX_NEUTRAL.npz or the file itself",
     )
+
+
+def add_frame_path_argument(parser: argparse.ArgumentParser) -> None:
+    """--frame-path: keep frames on the GPU (CUDA–OpenGL interop) or copy through host memory."""
+    parser.add_argument(
+        "--frame-path",
+        default="auto",
+        choices=["auto", "host", "interop"],
+        help="interop keeps G-buffer and output on the GPU (NVIDIA OpenGL + a CUDA generator); "
+        "host copies through host memory; auto (default) takes interop where it works",
+    )

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import statistics
 import sys
 import time
 from collections.abc import Callable
 
-from smplpix_rt.cli.args import add_model_arguments, count, image_size, positive_int
+from smplpix_rt.cli.args import add_frame_path_argument, add_model_arguments, count, image_size, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "pose-only update against the reference forwards.",
     )
     add_model_arguments(p)
+    add_frame_path_argument(p)
     p.add_argument("--size", type=image_size, default=(256, 256), help="N or WxH pixels (default 256)")
     p.add_argument("--frames", type=positive_int, default=60, help="timed frames per backend (default 60)")
     p.add_argument("--no-body-compare", action="store_true", help="skip the anny / smplx forward comparison")
@@ -170,7 +172,12 @@ def _bench_pipeline(pipeline, frames: int) -> dict:
                 stages[key].append(getattr(frame.timings, key))
     wall = time.perf_counter() - start
     info = pipeline.runtime.describe()
-    result = {"backend": info.backend, "device": info.device, "precision": info.precision}
+    result = {
+        "backend": info.backend,
+        "device": info.device,
+        "precision": info.precision,
+        "frame_path": pipeline.frame_path,
+    }
     result.update({k: round(statistics.median(v), 3) for k, v in stages.items()})
     result["end_to_end_fps"] = round(frames / wall, 2)
     return result
@@ -192,10 +199,15 @@ def run(args: argparse.Namespace) -> int:
         backends = ["tensorrt"]
     results, errors = [], {}
     for backend in backends:
-        config = PipelineConfig(model, backend, width, height, args.body_model, args.body_model_path)
+        config = PipelineConfig(
+            model, backend, width, height, args.body_model, args.body_model_path, frame_path=args.frame_path
+        )
         try:
             with Pipeline.open(config) as pipeline:
                 results.append(_bench_pipeline(pipeline, args.frames))
+            if args.frame_path == "auto" and results[-1]["frame_path"] == "interop":  # compare with host copies
+                with Pipeline.open(dataclasses.replace(config, frame_path="host")) as pipeline:
+                    results.append(_bench_pipeline(pipeline, args.frames))
         except SmplpixError as e:
             errors[backend] = str(e)
     if not results:
@@ -232,12 +244,17 @@ def run(args: argparse.Namespace) -> int:
 def _print_table(report: dict) -> None:
     w, h = report["size"]
     print(f"model {report['model']} at {w}x{h}, median ms over {report['frames']} frames")
-    print(f"{'backend':<14}{'precision':<10}{'body':>8}{'raster':>8}{'generator':>11}{'total':>8}{'fps':>8}")
+    print(
+        f"{'backend':<14}{'device':<8}{'precision':<10}{'frames':<9}"
+        f"{'body':>8}{'raster':>8}{'generator':>11}{'total':>8}{'fps':>8}"
+    )
     for r in report["backends"]:
         print(
-            f"{r['backend']:<14}{r['precision']:<10}{r['body_ms']:>8.2f}{r['raster_ms']:>8.2f}"
-            f"{r['generator_ms']:>11.2f}{r['total_ms']:>8.2f}{r['end_to_end_fps']:>8.1f}"
+            f"{r['backend']:<14}{r['device']:<8}{r['precision']:<10}{r['frame_path']:<9}{r['body_ms']:>8.2f}"
+            f"{r['raster_ms']:>8.2f}{r['generator_ms']:>11.2f}{r['total_ms']:>8.2f}{r['end_to_end_fps']:>8.1f}"
         )
+    if any(r["frame_path"] == "interop" for r in report["backends"]):
+        print("(interop: the GPU rasterizes while the generator runs; raster is the time to issue the draw)")
     for name, why in report["skipped_backends"].items():
         print(f"{name:<14}skipped: {why}")
     if "viewer" in report:

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from smplpix_rt.cli.args import add_model_arguments, image_size, positive_float, positive_int
+from smplpix_rt.cli.args import add_frame_path_argument, add_model_arguments, image_size, positive_float, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "at a fixed time step, to a video file or a folder of PNG frames.",
     )
     add_model_arguments(p)
+    add_frame_path_argument(p)
     p.add_argument("--size", type=image_size, default=(256, 256), help="N or WxH pixels (default 256)")
     p.add_argument(
         "--frames",
@@ -46,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.crf <= 51:
         raise InputError(f"--crf must be within [0, 51], got {args.crf}")
     width, height = args.size
-    config = PipelineConfig(args.model, args.backend, width, height, args.body_model, args.body_model_path)
+    config = PipelineConfig(
+        args.model, args.backend, width, height, args.body_model, args.body_model_path, frame_path=args.frame_path
+    )
     with Pipeline.open(config) as pipeline:
         body = pipeline.body
         base = body.default_params()

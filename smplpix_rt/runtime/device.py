@@ -50,6 +50,7 @@ class InteropFacts:
         runtime_backend: the generator's backend (``RuntimeInfo.backend``).
         runtime_device: the generator's device, ``"cpu"`` or ``"cuda:N"``.
         gl_cuda_devices: CUDA devices behind the GL context; None when unknown (not queried).
+        torch_cuda: PyTorch with CUDA is importable (it holds the interop path's device buffers).
     """
 
     gl_renderer: str
@@ -60,6 +61,7 @@ class InteropFacts:
     runtime_backend: str
     runtime_device: str
     gl_cuda_devices: tuple[int, ...] | None = None
+    torch_cuda: bool = True
 
 
 def is_wsl(proc_version: str) -> bool:
@@ -85,6 +87,8 @@ def decide_frame_path(facts: InteropFacts) -> tuple[str, str]:
         return FRAME_PATH_HOST, f"OpenGL is not on the NVIDIA driver ({facts.gl_vendor}: {facts.gl_renderer})"
     if facts.runtime_backend not in _DEVICE_BACKENDS or not facts.runtime_device.startswith("cuda"):
         return FRAME_PATH_HOST, f"the generator runs on {facts.runtime_backend}/{facts.runtime_device}, not on CUDA"
+    if not facts.torch_cuda:
+        return FRAME_PATH_HOST, "the interop buffers need PyTorch with CUDA, which is not installed"
     index = int(facts.runtime_device.split(":", 1)[1]) if ":" in facts.runtime_device else 0
     if facts.gl_cuda_devices is not None and index not in facts.gl_cuda_devices:
         shown = ", ".join(f"cuda:{d}" for d in facts.gl_cuda_devices) or "no CUDA device"
@@ -121,7 +125,16 @@ def gather_facts(ctx: Any, runtime: Any) -> InteropFacts:
         runtime_backend=info.backend,
         runtime_device=info.device,
         gl_cuda_devices=gl_devices,
+        torch_cuda=count > 0 and _torch_sees_cuda(),
     )
+
+
+def _torch_sees_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
 
 
 def context_frame_path(ctx: Any) -> tuple[str, str]:
@@ -205,7 +218,6 @@ class TorchDeviceGenerator:
 
         self._torch, self._runtime, self.manifest = torch, runtime, runtime.manifest
         self._device = torch.device(runtime.describe().device)
-        self._graph = runtime._graph  # the runtime's folded, cast network (it stays the owner)
 
     def infer_device(self, input_ptrs: Sequence[int], output_ptr: int, stream: int, size: tuple[int, int]) -> None:
         _check_ptrs(self.manifest, input_ptrs, size)
@@ -213,10 +225,10 @@ class TorchDeviceGenerator:
         with torch.cuda.stream(torch.cuda.ExternalStream(stream, device=self._device)), torch.inference_mode():
             planes = [as_device_tensor(p, (1, height, width, PLANE_CHANNELS), self._device) for p in input_ptrs]
             out = as_device_tensor(output_ptr, (1, height, width, 3), self._device)
-            out.copy_(self._graph(*planes))
+            out.copy_(self._runtime.forward(*planes))
 
     def release(self) -> None:
-        self._graph = None
+        self._runtime = None  # the caller keeps the runtime's ownership
 
 
 class OrtDeviceGenerator:
@@ -391,6 +403,10 @@ class DeviceFrameLoop:
         GL commands issued afterwards (e.g. drawing the texture) wait for the CUDA work.
         """
         self._renderer.draw(mesh, camera)
+        return self.generate()
+
+    def generate(self) -> Any:
+        """Generate the image of the G-buffer drawn last into :attr:`texture`; returns the texture."""
         self._prepare()
         width, height = self._renderer.width, self._renderer.height
         stream, b, reg = self._stream.cuda_stream, self._buffers, self._registered
@@ -409,6 +425,23 @@ class DeviceFrameLoop:
         finally:
             reg.unmap()
         return self._texture
+
+    def read_image(self) -> Any:
+        """The last generated image as a new (H, W, 3) uint8 numpy array (waits for the GPU).
+
+        The conversion runs on the device; only the uint8 image crosses to the host, through a
+        pinned buffer, so this is the single host copy per frame of an offline render.
+        """
+        torch, b = self._torch, self._buffers
+        if not b:
+            raise SmplpixError("read_image before any frame was generated")
+        with torch.cuda.stream(self._stream):
+            image = (b["output"][0] * 255.0 + 0.5).clamp_(0.0, 255.0).to(torch.uint8)
+            if "host" not in b or b["host"].shape != image.shape:
+                b["host"] = torch.empty(image.shape, dtype=torch.uint8, pin_memory=True)
+            b["host"].copy_(image, non_blocking=True)
+        self._stream.synchronize()
+        return b["host"].numpy().copy()
 
     def _release_registrations(self) -> None:
         if self._registered is not None:

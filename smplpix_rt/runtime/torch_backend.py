@@ -3,13 +3,15 @@
 At load the network's BatchNorms are folded into the convolutions and the weights are converted to
 the compute precision in channels-last layout. ``bf16`` casts the weights once (not autocast,
 which re-casts every weight on every call and measured ~20 % slower here); it is the default on
-CPUs with native bf16 (AMX or AVX512-BF16), fp32 elsewhere. The CUDA path (``device="cuda"``)
-follows the same code with device tensors; it could not be run on the development machines
-(no GPU).
+CPUs with native bf16 (AMX or AVX512-BF16), fp32 elsewhere, and on CUDA GPUs that support it.
+``fp32`` on CUDA is strict fp32: cuDNN's TF32 convolutions (PyTorch's default; they put the
+output ~1e-3 off) are switched off around the generator's calls.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +65,17 @@ def resolve_torch_precision(precision: str, device: str) -> str:
     return precision
 
 
+@contextlib.contextmanager
+def _strict_fp32() -> Iterator[None]:
+    """cuDNN convolutions without TF32 for the enclosed calls (restored afterwards)."""
+    saved = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = saved
+
+
 class TorchRuntime(Runtime):
     """A generator run by PyTorch.
 
@@ -104,11 +117,20 @@ class TorchRuntime(Runtime):
             raise InputError("this TorchRuntime has been released")
         planes = validate_planes(self.manifest, planes)
         with torch.inference_mode():
-            tensors = [torch.from_numpy(p)[None].to(self._device) for p in planes]
-            image = self._graph(*tensors)[0]
-            if self._device != "cpu":
-                image = image.cpu()
-            return image.numpy()
+            image = self.forward(*(torch.from_numpy(p)[None].to(self._device) for p in planes))[0]
+            return image.cpu().numpy()
+
+    def forward(self, *planes: torch.Tensor) -> torch.Tensor:
+        """(1, H, W, 4) float32 planes on this runtime's device → (1, H, W, 3) float32 image.
+
+        Runs on the current CUDA stream; call it under ``torch.inference_mode()``.
+        """
+        if self._graph is None:
+            raise InputError("this TorchRuntime has been released")
+        if self._device != "cpu" and self._precision == "fp32":
+            with _strict_fp32():
+                return self._graph(*planes)
+        return self._graph(*planes)
 
     def describe(self) -> RuntimeInfo:
         threads = f", {torch.get_num_threads()} threads" if self._device == "cpu" else ""
