@@ -12,7 +12,8 @@ the worker thread, for resources that belong to it (a GL context is current in o
 
 GPU runtimes run on this thread too: they enqueue on their device (TensorRT on its own CUDA
 stream) and synchronize before returning, so the UI thread never waits on the device either.
-This GPU path is not covered by the tests, which run without a GPU.
+The viewer itself has not been run on a GPU machine; the pipeline's CUDA backends it calls have
+(docs/GPU.md).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ network and takes a few minutes at most. On a machine without CUDA it reports
 ``"cuda": {"available": false, "reason": ...}`` and exits 0. Each section that fails records an
 ``"error"`` instead of stopping the report.
 
-The GPU sections of this script are UNVERIFIED on real hardware: they were written without a GPU.
+Run on an NVIDIA H200 (results in docs/GPU.md); the ONNX Runtime CUDA and TensorRT sections
+have not run there (onnxruntime-gpu and TensorRT were not installed).
 """
 
 from __future__ import annotations
@@ -330,15 +331,38 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _default_for_gpu(default_model_path: Any, folder: Path) -> tuple[Path, str]:
+    """The shipped avatar when the GPU backends read it, else a same-architecture net with random weights.
+
+    The shipped file is int8, which only ONNX Runtime (onnxruntime-gpu on a GPU) runs; PyTorch and
+    the interop path need float weights. Random weights time the same network.
+    """
+    from smplpix_rt.generator.export import export_onnx
+    from smplpix_rt.generator.manifest import read_manifest
+    from smplpix_rt.generator.networks import GeneratorGraph, build_from_manifest
+
+    try:
+        shipped = default_model_path()
+    except SmplpixError:
+        return _random_model(folder), "no shipped avatar: a pixnet with random weights"
+    manifest = read_manifest(shipped)
+    if manifest.precision != "int8":
+        return shipped, "the shipped avatar"
+    import torch
+
+    torch.manual_seed(0)
+    manifest = manifest.replace(precision="fp32")
+    graph = GeneratorGraph(build_from_manifest(manifest).eval(), manifest).eval()
+    path = export_onnx(graph, manifest, folder / "shipped_architecture_random.onnx")
+    return path, "the shipped avatar's architecture, random weights (the shipped file is int8; see --model)"
+
+
 def _gpu_sections(report: dict[str, Any], model: Path | None, sizes: list[int], frames: int) -> None:
     from smplpix_rt.pipeline import default_model_path
 
     with tempfile.TemporaryDirectory() as folder:
         if model is None:
-            try:
-                model = default_model_path()
-            except SmplpixError:
-                model = _random_model(Path(folder))
+            model, report["model_note"] = _default_for_gpu(default_model_path, Path(folder))
         report["model"] = str(model)
         ctx = _context()
         try:

@@ -7,8 +7,9 @@ device each one is (``eglQueryDeviceAttribEXT(dev, EGL_CUDA_DEVICE_NV)``). moder
 (glcontext) takes the index into the same list as ``device_index``.
 
 Enumeration runs anywhere libEGL does (with Mesa it lists the software device, without a CUDA
-index). Matching against a real CUDA device is UNVERIFIED on real hardware: no NVIDIA GPU was
-available where this was written.
+index). On a one-GPU NVIDIA machine (H200, driver 580.159) it found the one device with
+``EGL_NV_device_cuda`` = 0 and the context was created on it; choosing among several GPUs has not
+been run.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """The device frame path: G-buffer textures → generator → display texture, all on the GPU.
 
-UNVERIFIED ON REAL HARDWARE: the device generators and :class:`DeviceFrameLoop` were written
-against the documented torch (``__cuda_array_interface__``, ``torch.cuda.ExternalStream``),
-ONNX Runtime (IO binding with CUDA pointers) and TensorRT 10 (``set_tensor_address``,
-``execute_async_v3``) APIs without a GPU. What runs and is tested everywhere is the decision
-logic: :func:`decide_frame_path` (pure) and :func:`select_frame_path`, which falls back to the
-host path with one logged reason.
+What has run on a GPU (an NVIDIA H200, torch 2.11 + CUDA 13): :class:`DeviceFrameLoop` with the
+torch generator (``__cuda_array_interface__``, ``torch.cuda.ExternalStream``), whose images equal
+the host path's, and the path decision. Written against the documented APIs but not run on a GPU:
+the ONNX Runtime generator (IO binding with CUDA pointers; needs onnxruntime-gpu) and the
+TensorRT 10 generator (``set_tensor_address``, ``execute_async_v3``). What runs and is tested
+everywhere is the decision logic: :func:`decide_frame_path` (pure) and :func:`select_frame_path`,
+which falls back to the host path with one logged reason.
 
 Per frame (:meth:`DeviceFrameLoop.run`), on one CUDA stream: draw the G-buffer (GL) → map the
 textures → one 2D copy per RGBA16F target into a (H, W, 4) float16 buffer → cast to the float32

@@ -12,9 +12,9 @@ Layout of the cache directory (``$SMPLPIX_CACHE_DIR/engines`` or ``~/.cache/smpl
     <stem>-<key digest>.key.json        the full key, written last: an entry without it is incomplete
     timing-<gpu>-trt<version>.cache     TensorRT layer timings shared by every build on this GPU
 
-Only the key, lookup and file handling are tested without a GPU; the build itself goes through
-:func:`smplpix_rt.runtime.trt_backend.build_engine`, which is UNVERIFIED on real hardware (no GPU
-or TensorRT was available where this code was written).
+Only the key, lookup and file handling are tested; the build itself goes through
+:func:`smplpix_rt.runtime.trt_backend.build_engine`, which has not been run (TensorRT was not
+installable on any machine this code was checked on).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ machines), and by default their worker threads sleep between runs instead of spi
 spinning pool competes with the rasterizer and the UI for the same cores (on a loaded 2-core
 machine pixnet at 256² took 40 ms/frame without spinning and 69 ms with it).
 
-The CUDA execution provider needs the ``onnxruntime-gpu`` wheel and an NVIDIA driver;
-that path could not be run on the development machines (no GPU).
+The CUDA execution provider needs the ``onnxruntime-gpu`` wheel and an NVIDIA driver. That path
+has not been run: the GPU machine this code was checked on had CPU-only ONNX Runtime.
 """
 
 from __future__ import annotations

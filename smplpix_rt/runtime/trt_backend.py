@@ -4,9 +4,9 @@ Written against the TensorRT 10 Python API (name-based tensors, ``execute_async_
 buffers and the CUDA stream come from ``torch.cuda``. ``tensorrt`` is imported only when an
 engine is built or loaded.
 
-Verification status: TensorRT cannot be installed on the machines this project is developed
-and tested on (PyPI's ``tensorrt`` wheels download NVIDIA's libraries at install time, and
-there is no GPU), so the engine build and inference paths here have not been run. What is
+Verification status: TensorRT could not be installed on any machine this code was checked on
+(PyPI's ``tensorrt`` wheels download NVIDIA's libraries at install time, from an index those
+machines cannot reach), so the engine build and inference paths here have not been run. What is
 tested is every path that does not need TensorRT itself: missing TensorRT or CUDA, missing or
 invalid sidecar manifests, and an engine that TensorRT refuses to deserialize.
 ``scripts/verify_tensorrt.py`` checks the rest on a machine with TensorRT and a GPU.
