@@ -145,13 +145,14 @@ def backends_section(model: Path) -> dict[str, Any]:
     """Each GPU backend (host copies and device pointers) against the CPU reference."""
     from smplpix_rt.runtime.loader import load_runtime
 
-    reference = load_runtime(model, backend="onnxruntime" if model.suffix == ".onnx" else "torch", device="cpu")
+    # PyTorch fp32 on the CPU reads every file type (an int8 file through its dequantized weights).
+    reference = load_runtime(model, backend="torch", device="cpu", precision="fp32")
     height, width = reference.manifest.resolution
     rng = np.random.default_rng(1)
     planes = tuple(rng.random((height, width, PLANE_CHANNELS), dtype=np.float32) for _ in reference.manifest.inputs)
     expected = reference.infer(planes)
     reference.release()
-    results: dict[str, Any] = {"reference": "cpu", "size": [height, width]}
+    results: dict[str, Any] = {"reference": "torch fp32 on the cpu", "size": [height, width]}
     loaders = {
         "torch_cuda_fp32": lambda: load_runtime(model, backend="torch", device="cuda", precision="fp32"),
         "torch_cuda_auto": lambda: load_runtime(model, backend="torch", device="cuda", precision="auto"),
@@ -331,38 +332,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _default_for_gpu(default_model_path: Any, folder: Path) -> tuple[Path, str]:
-    """The shipped avatar when the GPU backends read it, else a same-architecture net with random weights.
-
-    The shipped file is int8, which only ONNX Runtime (onnxruntime-gpu on a GPU) runs; PyTorch and
-    the interop path need float weights. Random weights time the same network.
-    """
-    from smplpix_rt.generator.export import export_onnx
-    from smplpix_rt.generator.manifest import read_manifest
-    from smplpix_rt.generator.networks import GeneratorGraph, build_from_manifest
-
-    try:
-        shipped = default_model_path()
-    except SmplpixError:
-        return _random_model(folder), "no shipped avatar: a pixnet with random weights"
-    manifest = read_manifest(shipped)
-    if manifest.precision != "int8":
-        return shipped, "the shipped avatar"
-    import torch
-
-    torch.manual_seed(0)
-    manifest = manifest.replace(precision="fp32")
-    graph = GeneratorGraph(build_from_manifest(manifest).eval(), manifest).eval()
-    path = export_onnx(graph, manifest, folder / "shipped_architecture_random.onnx")
-    return path, "the shipped avatar's architecture, random weights (the shipped file is int8; see --model)"
-
-
 def _gpu_sections(report: dict[str, Any], model: Path | None, sizes: list[int], frames: int) -> None:
     from smplpix_rt.pipeline import default_model_path
 
     with tempfile.TemporaryDirectory() as folder:
         if model is None:
-            model, report["model_note"] = _default_for_gpu(default_model_path, Path(folder))
+            try:
+                model = default_model_path()
+            except SmplpixError:
+                model = _random_model(Path(folder))
         report["model"] = str(model)
         ctx = _context()
         try:

@@ -133,8 +133,20 @@ def test_onnxruntime_int8_is_close_to_reference(models):
     expected = reference(models["graph"], planes).numpy()
     mse = float(np.mean((out - expected) ** 2))
     assert 10 * np.log10(1 / max(mse, 1e-12)) > 30.0  # PSNR in dB
-    with pytest.raises(ModelFileError, match="int8-quantized model; run it with the onnxruntime backend"):
-        TorchRuntime(models["int8"])
+
+
+def test_torch_runs_an_int8_file_through_its_dequantized_weights(models):
+    planes = planes_for("neural", seed=8)
+    expected = reference(models["graph"], planes).numpy()
+
+    def psnr(image: np.ndarray) -> float:
+        return float(10 * np.log10(1 / max(float(np.mean((image - expected) ** 2)), 1e-12)))
+
+    runtime = TorchRuntime(models["int8"], precision="fp32")
+    assert "dequantized from the int8 file" in runtime.describe().detail
+    dequantized, int8 = psnr(runtime.infer(planes)), psnr(OrtRuntime(models["int8"]).infer(planes))
+    # Float activations: closer to the fp32 network than ONNX Runtime's int8 kernels.
+    assert dequantized > 35.0 and dequantized > int8, (dequantized, int8)
 
 
 def test_int8_export_keeps_resize_scales_float(models):
@@ -183,11 +195,22 @@ def test_auto_on_files_only_one_backend_reads(models):
 def test_auto_on_a_gpu_falls_back_to_the_cpu_for_a_file_no_cuda_backend_reads(models, monkeypatch):
     import smplpix_rt.runtime.loader as loader
 
-    # A GPU with PyTorch CUDA but CPU-only ONNX Runtime: nothing on CUDA reads an int8 ONNX file.
+    # A GPU with onnxruntime-gpu but CPU-only PyTorch: nothing on CUDA reads a safetensors file.
+    monkeypatch.setattr(loader, "_torch_cuda", lambda: False)
+    monkeypatch.setattr(loader, "_ort_cuda", lambda: True)
+    info = load_runtime(models["safetensors"]).describe()
+    assert (info.backend, info.device) == ("torch", "cpu")
+
+
+def test_auto_falls_back_to_the_cpu_when_no_cuda_backend_loads_the_file(models, monkeypatch):
+    import smplpix_rt.runtime.loader as loader
+
+    # PyTorch claims a GPU, but loading on it fails (here: no CUDA at all): ONNX Runtime's CPU int8 runs.
     monkeypatch.setattr(loader, "_torch_cuda", lambda: True)
     monkeypatch.setattr(loader, "_ort_cuda", lambda: False)
     info = load_runtime(models["int8"]).describe()
     assert (info.backend, info.device, info.precision) == ("onnxruntime", "cpu", "int8")
+    assert "not on the GPU" in info.detail
 
 
 def test_every_backend_checks_the_onnx_graph_against_the_manifest(models, tmp_path):
@@ -368,3 +391,22 @@ def test_benchmark_reports_each_cpu_configuration():
     assert expected | ({("torch", "bf16")} if cpu_has_fast_bf16() else set()) <= configs
     assert all(r["ms_median"] > 0 and r["fps"] > 0 and r["gflops"] > 0 for r in results)
     assert len(format_table(results).splitlines()) == len(results) + 1
+
+
+def test_int8_weights_map_kept_batchnorms_and_refuse_unknown_layers(models):
+    from smplpix_rt.generator.int8_weights import load_int8_weights, read_int8_weights
+    from smplpix_rt.generator.networks import build_from_manifest
+
+    # ONNX Runtime's quantizer does not always fold BatchNorms into the convolutions; a graph that
+    # keeps them (like the float export) must rebuild the same network.
+    graph = onnx.load(str(models["onnx"]))
+    assert any(node.op_type == "BatchNormalization" for node in graph.graph.node)
+    net = build_from_manifest(models["graph"].manifest).eval()
+    load_int8_weights(net, read_int8_weights(graph, "pix"), "pix")
+    for name, value in models["graph"].net.state_dict().items():
+        torch.testing.assert_close(net.state_dict()[name], value, atol=0, rtol=0, msg=name)
+
+    int8 = onnx.load(str(models["int8"]))
+    next(node for node in int8.graph.node if node.op_type == "Conv").name = "conv_17"
+    with pytest.raises(ModelFileError, match="cannot tell which layer the node 'conv_17' belongs to"):
+        read_int8_weights(int8, "pix-int8.onnx")

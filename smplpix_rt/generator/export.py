@@ -286,33 +286,44 @@ def save_torch(graph: GeneratorGraph, manifest: Manifest, path: str | Path) -> P
     return path
 
 
-def load_graph(path: str | Path) -> GeneratorGraph:
+def load_graph(path: str | Path, dequantize_int8: bool = False) -> GeneratorGraph:
     """Rebuild a float32 :class:`GeneratorGraph` (eval mode) from a generator file.
 
     Supports ``.safetensors`` (manifest in the header), ``.pt`` / ``.pth`` (a state dict loaded
     with ``weights_only=True``; manifest in the ``<file>.json`` sidecar) and fp32/fp16 ``.onnx``.
 
+    Args:
+        path: the generator file.
+        dequantize_int8: also read int8 QDQ ``.onnx`` files, as their dequantized weights in the
+            BatchNorm-folded network (:mod:`smplpix_rt.generator.int8_weights`); for inference only.
+
     Raises:
         ModelFileError: unreadable file, missing manifest, weights that do not fit the architecture,
-            or an int8 ONNX model (run that one with the onnxruntime backend).
+            or an int8 ONNX model without ``dequantize_int8``.
     """
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: file not found")
     suffix = path.suffix.lower()
+    int8 = None
     if suffix == ".safetensors":
         manifest, state = _read_safetensors(path)
     elif suffix in (".pt", ".pth"):
         manifest, state = read_sidecar(path), _read_state_dict_pickle(path)
     elif suffix == ".onnx":
-        manifest, state = _read_onnx_weights(path)
+        manifest, state, int8 = _read_onnx_weights(path, dequantize_int8)
     else:
         raise ModelFileError(f"{path}: the torch backend reads .safetensors, .pt or .onnx files, not {suffix or 'no'}")
     try:
         net = build_from_manifest(manifest)
     except InputError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
-    _load_weights(net, state, path)
+    if int8 is not None:
+        from smplpix_rt.generator.int8_weights import load_int8_weights
+
+        load_int8_weights(net.eval(), int8, str(path))
+    else:
+        _load_weights(net, state, path)
     return GeneratorGraph(net.eval(), manifest).eval()
 
 
@@ -353,14 +364,19 @@ def _load_onnx(path: Path) -> Any:
         raise ModelFileError(f"{path} is not a valid ONNX model: {exc}") from None
 
 
-def _read_onnx_weights(path: Path) -> tuple[Manifest, dict[str, torch.Tensor]]:
+def _read_onnx_weights(path: Path, dequantize_int8: bool) -> tuple[Manifest, dict[str, torch.Tensor], Any]:
+    """(manifest, state dict, None) of a float file; (manifest, {}, Int8Weights) of an int8 one."""
     model = _load_onnx(path)
     manifest = manifest_from_onnx(model, str(path))
-    if manifest.precision == "int8" or is_quantized(model):
-        raise ModelFileError(f"{path} is an int8-quantized model; run it with the onnxruntime backend")
     check_io_signature(manifest, *onnx_io_shapes(model), str(path))  # the graph must agree with the weights' manifest
+    if manifest.precision == "int8" or is_quantized(model):
+        if not dequantize_int8:
+            raise ModelFileError(f"{path} is an int8-quantized model; run it with the onnxruntime backend")
+        from smplpix_rt.generator.int8_weights import read_int8_weights
+
+        return manifest, {}, read_int8_weights(model, str(path))
     state = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in onnx_state_dict(model).items()}
-    return manifest, state
+    return manifest, state, None
 
 
 def _load_weights(net: torch.nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:

@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from smplpix_rt.errors import BackendUnavailableError, InputError, ModelFileError
+from smplpix_rt.errors import BackendUnavailableError, InputError, ModelFileError, SmplpixError
 from smplpix_rt.generator.manifest import PLANE_CHANNELS, Manifest, read_manifest, read_sidecar
 from smplpix_rt.runtime.base import Runtime
+
+Factory = Callable[[], Runtime]
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 _KINDS = {
@@ -190,25 +192,24 @@ def _ort_factory(path: Path, device: str) -> Callable[[], Runtime]:
     return create
 
 
-def _candidates(
-    path: Path, suffix: str, manifest: Manifest, device: str, precision: str
-) -> list[Callable[[], Runtime]]:
-    """The backends that can run this file on ``device``.
+def _candidates(path: Path, suffix: str, manifest: Manifest, device: str, precision: str) -> list[list[Factory]]:
+    """The backends that can run this file on ``device``, in groups tried in order.
 
-    ``"auto"`` takes the CUDA ones when a GPU is usable and one of them reads the file (an int8
-    ONNX file needs onnxruntime-gpu there), else the CPU ones.
+    ``"auto"`` tries the CUDA ones first when a GPU is usable, then the CPU ones: a file no CUDA
+    backend reads or loads (an int8 file PyTorch cannot map, say) still runs.
     """
     if device == "auto":
-        on_gpu = _candidates_on(path, suffix, manifest, "cuda:0", precision) if _torch_cuda() or _ort_cuda() else []
-        return on_gpu or _candidates_on(path, suffix, manifest, "cpu", precision)
-    return _candidates_on(path, suffix, manifest, "cuda:0" if device == "cuda" else device, precision)
+        groups = [_candidates_on(path, suffix, manifest, "cuda:0", precision)] if _torch_cuda() or _ort_cuda() else []
+        return [group for group in (*groups, _candidates_on(path, suffix, manifest, "cpu", precision)) if group]
+    found = _candidates_on(path, suffix, manifest, "cuda:0" if device == "cuda" else device, precision)
+    return [found] if found else []
 
 
-def _candidates_on(
-    path: Path, suffix: str, manifest: Manifest, device: str, precision: str
-) -> list[Callable[[], Runtime]]:
+def _candidates_on(path: Path, suffix: str, manifest: Manifest, device: str, precision: str) -> list[Factory]:
     cuda = device.startswith("cuda")
-    torch_ok = suffix != ".onnx" or (manifest.precision != "int8")
+    # PyTorch runs an int8 file through its dequantized weights: worth it on a GPU (which ONNX
+    # Runtime's int8 kernels do not use without onnxruntime-gpu), not against those kernels on a CPU.
+    torch_ok = suffix != ".onnx" or manifest.precision != "int8" or cuda
     ort_ok = suffix == ".onnx" and precision in ("auto", manifest.precision)
     found = []
     if torch_ok and (not cuda or _torch_cuda()):
@@ -238,26 +239,38 @@ def _label(runtime: Runtime) -> str:
 
 
 def _auto_select(path: Path, suffix: str, manifest: Manifest, device: str, precision: str) -> Runtime:
-    factories = _candidates(path, suffix, manifest, device, precision)
-    if not factories:
+    groups = _candidates(path, suffix, manifest, device, precision)
+    if not groups:
         raise BackendUnavailableError(
             f"no available backend can run {path.name} with device={device!r}, precision={precision!r}; "
             "see smplpix_rt.runtime.available_backends()"
         )
+    failures: list[SmplpixError] = []
+    for group in groups:
+        best = _fastest_of(group, manifest, failures)
+        if best is not None:
+            return best
+    if isinstance(failures[-1], ModelFileError):
+        raise failures[-1]
+    raise BackendUnavailableError(f"no backend could load {path.name}: {' | '.join(map(str, failures))}")
+
+
+def _fastest_of(group: list[Factory], manifest: Manifest, failures: list[SmplpixError]) -> Runtime | None:
+    """Load every factory of ``group``, keep the fastest (timed on random G-buffers); None if none loads."""
     timed: list[tuple[float, Runtime]] = []
-    skipped: list[str] = []
-    for create in factories:
+    for create in group:
         try:
             runtime = create()
-        except BackendUnavailableError as exc:
-            skipped.append(str(exc))
+        except (BackendUnavailableError, ModelFileError) as exc:
+            failures.append(exc)
             continue
-        if len(factories) == 1:
-            runtime.annotate("auto: the only backend that can run this file here")
+        if len(group) == 1:
+            note = "auto: the only backend that can run this file here"
+            runtime.annotate(note + (f" (not on the GPU: {failures[-1]})" if failures else ""))
             return runtime
         timed.append((time_runtime(runtime, manifest.resolution), runtime))
     if not timed:
-        raise BackendUnavailableError(f"no backend could load {path.name}: {' | '.join(skipped)}")
+        return None
     timed.sort(key=lambda item: item[0])
     best_ms, best = timed[0]
     for _, other in timed[1:]:
@@ -265,6 +278,8 @@ def _auto_select(path: Path, suffix: str, manifest: Manifest, device: str, preci
     height, width = manifest.resolution
     others = ", ".join(f"{_label(r)} {ms:.1f} ms" for ms, r in timed[1:])
     note = f"auto: fastest at {width}x{height} ({best_ms:.1f} ms/frame" + (f"; others: {others})" if others else ")")
+    if failures:
+        note += f"; could not load: {failures[-1]}"
     best.annotate(note)
     return best
 

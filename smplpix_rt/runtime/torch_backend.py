@@ -1,4 +1,7 @@
-"""PyTorch backend: runs a generator from ``.safetensors``, ``.pt`` (+ sidecar) or fp32/fp16 ``.onnx``.
+"""PyTorch backend: runs a generator from ``.safetensors``, ``.pt`` (+ sidecar) or ``.onnx``.
+
+An int8 ``.onnx`` file runs through its dequantized weights (:mod:`smplpix_rt.generator.int8_weights`):
+float activations, so closer to the fp32 export than ONNX Runtime's int8 kernels are.
 
 At load the network's BatchNorms are folded into the convolutions and the weights are converted to
 the compute precision in channels-last layout. ``bf16`` casts the weights once (not autocast,
@@ -98,7 +101,7 @@ class TorchRuntime(Runtime):
         self._path = Path(path)
         self._device = resolve_torch_device(device)
         self._precision = resolve_torch_precision(precision, self._device)
-        graph = load_graph(self._path)
+        graph = load_graph(self._path, dequantize_int8=True)
         self.manifest = graph.manifest
         dtype = _DTYPES[self._precision]
         net = fold_batchnorm(graph.net.eval())
@@ -135,6 +138,8 @@ class TorchRuntime(Runtime):
     def describe(self) -> RuntimeInfo:
         threads = f", {torch.get_num_threads()} threads" if self._device == "cpu" else ""
         detail = f"PyTorch {torch.__version__}{threads}, BatchNorm folded, channels_last"
+        if self.manifest.precision == "int8":
+            detail += ", weights dequantized from the int8 file"
         return RuntimeInfo("torch", self._device, self._precision, str(self._path), self._detail(detail))
 
     def release(self) -> None:
