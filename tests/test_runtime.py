@@ -187,7 +187,7 @@ def test_auto_picks_a_measured_backend_and_says_so(models):
 
 def test_auto_on_files_only_one_backend_reads(models):
     assert load_runtime(models["safetensors"]).describe().backend == "torch"
-    info = load_runtime(models["int8"]).describe()
+    info = load_runtime(models["int8"], device="cpu").describe()  # on a GPU, PyTorch CUDA would read it too
     assert (info.backend, info.precision) == ("onnxruntime", "int8")
     assert "only backend" in info.detail
 
@@ -205,12 +205,25 @@ def test_auto_on_a_gpu_falls_back_to_the_cpu_for_a_file_no_cuda_backend_reads(mo
 def test_auto_falls_back_to_the_cpu_when_no_cuda_backend_loads_the_file(models, monkeypatch):
     import smplpix_rt.runtime.loader as loader
 
-    # PyTorch claims a GPU, but loading on it fails (here: no CUDA at all): ONNX Runtime's CPU int8 runs.
+    # A GPU whose PyTorch backend fails to load the file (out of memory, say): ONNX Runtime's CPU
+    # int8 kernels run it.
+    cpu_factory = loader._torch_factory
+
+    def failing_on_cuda(path, precision, device):
+        if device.startswith("cuda"):
+
+            def fail():
+                raise BackendUnavailableError("CUDA out of memory")
+
+            return fail
+        return cpu_factory(path, precision, device)
+
     monkeypatch.setattr(loader, "_torch_cuda", lambda: True)
     monkeypatch.setattr(loader, "_ort_cuda", lambda: False)
+    monkeypatch.setattr(loader, "_torch_factory", failing_on_cuda)
     info = load_runtime(models["int8"]).describe()
     assert (info.backend, info.device, info.precision) == ("onnxruntime", "cpu", "int8")
-    assert "not on the GPU" in info.detail
+    assert "not on the GPU: CUDA out of memory" in info.detail
 
 
 def test_every_backend_checks_the_onnx_graph_against_the_manifest(models, tmp_path):
