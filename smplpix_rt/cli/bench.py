@@ -14,7 +14,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from smplpix_rt.cli.args import add_frame_path_argument, add_model_arguments, count, image_size, positive_int
+from smplpix_rt.cli.args import (
+    add_frame_path_argument,
+    add_model_arguments,
+    count,
+    image_size,
+    positive_float,
+    positive_int,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         choices=("auto", "cap", "frames"),
         help="for --viewer: the viewer's --ui-pacing (UI frames at the cap or once per neural frame; default auto)",
+    )
+    p.add_argument(
+        "--ui-max-fps",
+        type=positive_float,
+        default=60.0,
+        metavar="FPS",
+        help="for --viewer: the viewer's --max-fps (UI frame-rate cap; default 60)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=run)
@@ -111,6 +125,7 @@ def _bench_viewer(
             "backend": backend,
             "ui_gl_threads": args.ui_gl_threads,
             "ui_pacing": args.ui_pacing,
+            "ui_max_fps": args.ui_max_fps,
         }
         around = [time_pipeline()] if time_pipeline is not None else []
         for name, extra in VIEWER_SCENARIOS:
@@ -139,6 +154,7 @@ def _viewer_command(args: argparse.Namespace, model, backend: str) -> list[str]:
     command += [str(model), "--backend", backend, "--size", f"{width}x{height}"]
     command += ["--window-size", f"{window[0]}x{window[1]}"]
     command += ["--ui-gl-threads", str(args.ui_gl_threads), "--ui-pacing", args.ui_pacing]
+    command += ["--max-fps", f"{args.ui_max_fps:g}"]
     if args.body_model:
         command += ["--body-model", args.body_model]
     if args.body_model_path:
@@ -261,7 +277,8 @@ def _print_table(report: dict) -> None:
         viewer = report["viewer"]
         print(
             f"viewer, {viewer['window'][0]}x{viewer['window'][1]} window, {viewer['backend']}, "
-            f"UI pacing {viewer.get('ui_pacing', 'auto')} (the pipeline alone, timed around the runs: "
+            f"UI pacing {viewer.get('ui_pacing', 'auto')}, cap {viewer.get('ui_max_fps', 60):g} fps "
+            "(the pipeline alone, timed around the runs: "
             f"{', '.join(f'{fps} fps' for fps in viewer.get('pipeline_fps', []))}):"
         )
         for name, _ in VIEWER_SCENARIOS:

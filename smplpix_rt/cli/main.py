@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a pipe closed early fails here, inside the handlers below, not at exit
+        return code
     except SmplpixError as e:
         print(f"smplpix {args.command}: error: {e}", file=sys.stderr)
         return 1

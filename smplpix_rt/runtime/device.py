@@ -150,7 +150,10 @@ def context_frame_path(ctx: Any) -> tuple[str, str]:
         def describe() -> Any:
             return type("Info", (), {"backend": "tensorrt", "device": "cuda:0"})()
 
-    return decide_frame_path(gather_facts(ctx, _CudaGenerator()))
+    path, reason = decide_frame_path(gather_facts(ctx, _CudaGenerator()))
+    if path == FRAME_PATH_INTEROP:
+        reason = "OpenGL runs on CUDA device 0: a generator on that GPU keeps its frames there"
+    return path, reason
 
 
 def select_frame_path(ctx: Any, runtime: Any) -> tuple[str, str]:
