@@ -21,6 +21,7 @@ def _args(**kw) -> argparse.Namespace:
         "body_model_path": None,
         "ui_gl_threads": 0,
         "ui_pacing": "auto",
+        "ui_max_fps": 60.0,
     }
     return argparse.Namespace(**{**base, **kw})
 
@@ -50,10 +51,11 @@ def test_viewer_runs_are_summarized_against_the_pipeline_fps(monkeypatch):
     assert ["--backend", "onnxruntime"] == first[first.index("--backend") : first.index("--backend") + 2]
     assert "256x256" in first and "1280x800" in first and "--script-random-edits" in first
     assert "--sequence" in commands[1][0] and first[first.index("--ui-gl-threads") + 1] == "0"
-    assert first[first.index("--ui-pacing") + 1] == "auto"
-    bench._bench_viewer(_args(ui_gl_threads=2, ui_pacing="cap"), Path("m.onnx"), "onnxruntime")
+    assert first[first.index("--ui-pacing") + 1] == "auto" and first[first.index("--max-fps") + 1] == "60"
+    bench._bench_viewer(_args(ui_gl_threads=2, ui_pacing="cap", ui_max_fps=90.0), Path("m.onnx"), "onnxruntime")
     last = commands[-1][0]
     assert last[last.index("--ui-gl-threads") + 1] == "2" and last[last.index("--ui-pacing") + 1] == "cap"
+    assert last[last.index("--max-fps") + 1] == "90"
 
 
 def test_a_failed_viewer_run_is_one_clear_error(monkeypatch):
@@ -79,12 +81,25 @@ def test_the_table_names_the_viewer_settings(capsys):
         "model": "m.onnx",
         "size": [256, 256],
         "frames": 60,
-        "backends": [],
+        "backends": [
+            {
+                "backend": "torch",
+                "device": "cuda:0",
+                "precision": "bf16",
+                "frame_path": "interop",
+                "body_ms": 1.4,
+                "raster_ms": 0.5,
+                "generator_ms": 1.7,
+                "total_ms": 3.7,
+                "end_to_end_fps": 264.0,
+            }
+        ],
         "skipped_backends": {},
         "viewer": {
             "window": [1280, 800],
             "backend": "onnxruntime",
             "ui_pacing": "frames",
+            "ui_max_fps": 90.0,
             "pipeline_fps": [47.0, 46.0, 48.0],
             "random_edits": {**scenario, "pipeline_fps": 46.5},
             "playback": {**scenario, "pipeline_fps": 47.0},
@@ -92,5 +107,6 @@ def test_the_table_names_the_viewer_settings(capsys):
     }
     bench._print_table(report)
     out = capsys.readouterr().out
-    assert "UI pacing frames" in out and "47.0 fps, 46.0 fps, 48.0 fps" in out
+    assert "cuda:0  bf16      interop" in out and "raster is the time to issue the draw" in out
+    assert "UI pacing frames, cap 90 fps" in out and "47.0 fps, 46.0 fps, 48.0 fps" in out
     assert "85% of the pipeline's 46.5" in out and "latency 33.0 ms" in out
