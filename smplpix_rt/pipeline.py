@@ -151,7 +151,7 @@ class Pipeline:
         if config.frame_path not in FRAME_PATHS:
             raise InputError(f"frame path must be one of {', '.join(FRAME_PATHS)}, got {config.frame_path!r}")
         runtime = load_runtime(model, backend=config.backend)
-        owns = ctx is None
+        owns, renderer = ctx is None, None
         try:
             manifest = runtime.manifest
             name = config.body_model or manifest.body_model
@@ -162,6 +162,8 @@ class Pipeline:
             renderer = GBufferRenderer(ctx, config.width, config.height, encoding=manifest.encoding)
             return cls(body, renderer, runtime, owns_context=owns, frame_path=config.frame_path)
         except BaseException:
+            if renderer is not None:
+                renderer.release()
             runtime.release()
             if owns and ctx is not None:
                 ctx.release()
