@@ -68,6 +68,11 @@ class PipelineConfig:
 FRAME_PATHS = ("auto", "host", "interop")
 
 
+def _check_frame_path(frame_path: str) -> None:
+    if frame_path not in FRAME_PATHS:
+        raise InputError(f"frame path must be one of {', '.join(FRAME_PATHS)}, got {frame_path!r}")
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) float in [0, 1] → (H, W, 3) uint8 (rounded, clipped)."""
     return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -106,8 +111,7 @@ class Pipeline:
     ) -> None:
         from smplpix_rt.generator.manifest import check_compatible
 
-        if frame_path not in FRAME_PATHS:
-            raise InputError(f"frame path must be one of {', '.join(FRAME_PATHS)}, got {frame_path!r}")
+        _check_frame_path(frame_path)
         check_compatible(runtime.manifest, body.spec.name, renderer.encoding.name)
         multiple = runtime.manifest.size_multiple
         if renderer.width % multiple or renderer.height % multiple:
@@ -148,8 +152,7 @@ class Pipeline:
         from smplpix_rt.runtime.loader import load_runtime
 
         model = Path(config.model) if config.model is not None else default_model_path()
-        if config.frame_path not in FRAME_PATHS:
-            raise InputError(f"frame path must be one of {', '.join(FRAME_PATHS)}, got {config.frame_path!r}")
+        _check_frame_path(config.frame_path)  # before the (slow) model load
         runtime = load_runtime(model, backend=config.backend)
         owns, renderer = ctx is None, None
         try:

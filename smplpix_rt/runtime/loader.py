@@ -174,7 +174,7 @@ def _ort_device(device: str) -> str:
     return device
 
 
-def _torch_factory(path: Path, precision: str, device: str) -> Callable[[], Runtime]:
+def _torch_factory(path: Path, precision: str, device: str) -> Factory:
     def create() -> Runtime:
         from smplpix_rt.runtime.torch_backend import TorchRuntime
 
@@ -183,7 +183,7 @@ def _torch_factory(path: Path, precision: str, device: str) -> Callable[[], Runt
     return create
 
 
-def _ort_factory(path: Path, device: str) -> Callable[[], Runtime]:
+def _ort_factory(path: Path, device: str) -> Factory:
     def create() -> Runtime:
         from smplpix_rt.runtime.ort_backend import OrtRuntime
 
