@@ -267,8 +267,9 @@ class Controller:
         )
         if self.export is not None:
             self._end_export(cancel=True)
-        session = RenderSession(config, self.session.viewport.ctx, self.session.on_result)  # raises on failure
-        old, self.session = self.session, session
+        old = self.session
+        session = RenderSession(config, old.viewport.ctx, old.on_result, old.options)  # raises on failure
+        self.session = session
         old.release()
         self.config = config
         previous, self.state = self.state, rebuild_state(self.state, session)

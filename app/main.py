@@ -19,7 +19,7 @@ from smplpix_rt import __version__
 from smplpix_rt.cli.args import count, image_size, positive_float, positive_int
 from smplpix_rt.errors import SmplpixError
 
-from .pacing import UI_PACINGS
+from .pacing import OVERLAP_MODES, UI_PACINGS
 from .window import NO_DISPLAY_MESSAGE, NoDisplayError, display_available, wake
 
 PROG = "smplpix-viewer"
@@ -68,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: How much lower (in nice steps) the render threads run than the UI thread, see ``--render-nice``.
+RENDER_NICE = 5
+#: Python's thread switch interval in the viewer, milliseconds. The UI thread runs Python (the
+#: panels) for milliseconds per frame; with Python's default of 5 ms a render thread coming back
+#: from a native call (GL, the generator) waits up to that long for the interpreter lock, once per
+#: call. Measured: a rasterize loop next to a busy Python thread ran 21 calls/s at 5 ms, 63 at 1 ms.
+GIL_SWITCH_MS = 0.5
+
+
 def _add_pacing_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--max-fps", type=positive_float, default=60.0, help="UI frame-rate cap (default 60)")
     group.add_argument(
@@ -85,6 +94,30 @@ def _add_pacing_arguments(group: argparse._ArgumentGroup) -> None:
         metavar="N",
         help="software OpenGL (Mesa llvmpipe) only: rasterizer threads for the render worker's G-buffer context; "
         "the default 0 rasterizes on the worker thread, which is as fast here and leaves the other core to the UI",
+    )
+    group.add_argument(
+        "--gil-switch-ms",
+        type=positive_float,
+        default=GIL_SWITCH_MS,
+        metavar="MS",
+        help=f"Python's thread switch interval (default {GIL_SWITCH_MS:g} ms; Python's own is 5): how long the "
+        "render threads may wait for the UI thread's Python code between their native calls",
+    )
+    group.add_argument(
+        "--render-nice",
+        type=int,
+        choices=range(20),
+        default=RENDER_NICE,
+        metavar="N",
+        help=f"Linux: lower the render threads' priority by N below the UI thread's (0-19, default {RENDER_NICE}), "
+        "so that UI frames keep their pace when every core is busy",
+    )
+    group.add_argument(
+        "--overlap-stages",
+        default="auto",
+        choices=OVERLAP_MODES,
+        help="pose and rasterize the next neural frame while the generator runs the previous one: more frames per "
+        "second, longer edit-to-screen latency on a busy CPU; 'auto' (default) overlaps while a sequence plays",
     )
     group.add_argument(
         "--ui-pacing",
@@ -155,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .startup import open_viewer
 
+    sys.setswitchinterval(args.gil_switch_ms / 1000.0)
     viewer = open_viewer(args)  # raises SmplpixError with one line before the window is shown
     previous = {sig: signal.signal(sig, _stop_handler(viewer)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

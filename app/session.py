@@ -1,8 +1,9 @@
 """The render session: the pipeline on its own thread, and the viewport fed with its frames.
 
-The whole pipeline runs on the :class:`~smplpix_viewer.inference.InferenceWorker` thread, like
-``smplpix bench`` runs it: pose the body, rasterize the G-buffer in the worker's own headless EGL
-context, run the generator. The UI thread only submits :class:`RenderJob`\\ s (latest wins) and
+The whole pipeline runs on the :class:`~smplpix_viewer.inference.InferenceWorker`\\ 's threads:
+pose the body and rasterize the G-buffer in the worker's own headless EGL context, then run the
+generator on a second thread, which lets the next frame be posed and rasterized while the
+generator runs (``overlap``). The UI thread only submits :class:`RenderJob`\\ s (latest wins) and
 draws: it never waits for a stage, and it never competes with the pipeline for the GL thread.
 Each finished :class:`RenderedFrame` carries the mesh and the G-buffer it was made from, so the
 mesh and G-buffer views show exactly what the neural image shows.
@@ -11,6 +12,8 @@ mesh and G-buffer views show exactly what the neural image shows.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import threading
 import time
 from collections import deque
@@ -25,9 +28,33 @@ from smplpix_rt.contracts import BodyParams, GBuffer, Mesh, StageTimings
 from smplpix_rt.pipeline import Pipeline, PipelineConfig
 
 from .inference import InferenceResult, InferenceWorker
+from .pacing import OVERLAP_MODES
 from .presets import BodyExtras, body_extras
 from .state import AppState
 from .viewport import ViewportRenderer, collect_gl_garbage
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How the render worker shares the CPU with the UI.
+
+    Attributes:
+        overlap: when to pose and rasterize the next frame while the generator still runs the
+            previous one (see :attr:`InferenceWorker.overlap`): ``"on"``, ``"off"`` or ``"auto"``
+            (while a sequence plays, where the frame rate matters and no edit waits for its frame).
+        nice: added to the render threads' nice value (Linux; 0 leaves it): a lower priority than
+            the UI thread's, so that the UI frames keep their pace when every core is busy. The
+            generator's own threads, started by the worker, inherit it.
+    """
+
+    overlap: str = "auto"
+    nice: int = 0
+
+    def __post_init__(self) -> None:
+        if self.overlap not in OVERLAP_MODES:
+            raise ValueError(f"overlap must be one of {', '.join(OVERLAP_MODES)}, got {self.overlap!r}")
+        if not 0 <= self.nice <= 19:
+            raise ValueError(f"nice must lie in [0, 19], got {self.nice}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +66,18 @@ class RenderJob:
 
 
 @dataclass(frozen=True, eq=False)
+class _Rasterized:
+    """What the first stage hands the generator's stage."""
+
+    camera: Camera
+    mesh: Mesh
+    gbuffer: GBuffer
+    start: float  # perf_counter when posing started
+    body_ms: float
+    raster_ms: float
+
+
+@dataclass(frozen=True, eq=False)
 class RenderedFrame:
     """A finished frame and what it was made from.
 
@@ -47,7 +86,8 @@ class RenderedFrame:
         mesh: the posed mesh.
         camera: the camera it was rasterized with.
         gbuffer: the generator's input.
-        timings: per-stage milliseconds on the worker.
+        timings: per-stage milliseconds on the worker; ``total_ms`` runs from posing to the
+            generator's end, including any wait between the stages.
     """
 
     image: np.ndarray
@@ -63,7 +103,8 @@ class RenderSession:
     Args:
         config: what to load; the pipeline is opened on the worker thread in a headless context.
         ctx: the window's moderngl context (the viewport's GL objects live there).
-        on_result: called on the worker thread when a frame is finished (wakes the UI loop).
+        on_result: called on a worker thread when a frame is finished (wakes the UI loop).
+        options: how the worker shares the CPU (:class:`WorkerOptions`).
 
     Raises:
         SmplpixError: the model, the body model or the GL context cannot be loaded (raised from
@@ -71,16 +112,27 @@ class RenderSession:
     """
 
     def __init__(
-        self, config: PipelineConfig, ctx: moderngl.Context, on_result: Callable[[], None] | None = None
+        self,
+        config: PipelineConfig,
+        ctx: moderngl.Context,
+        on_result: Callable[[], None] | None = None,
+        options: WorkerOptions = WorkerOptions(),
     ) -> None:
-        self.config, self.on_result = config, on_result
+        self.config, self.on_result, self.options = config, on_result, options
         #: Held while the body model computes (its caches are not thread-safe): by the worker
         #: around posing, by the UI thread around anything else that evaluates the body.
         self.body_lock = threading.Lock()
         self._pipeline: Pipeline | None = None
         self.home_camera = OrbitCamera()  # set on the worker: the rest body framed from the front
         self.extras: BodyExtras | None = None  # set on the worker: joint groups and presets
-        self.worker = InferenceWorker(self._render, on_result, start=self._open, stop=self._close_pipeline)
+        self.worker = InferenceWorker(
+            self._rasterize,
+            on_result,
+            start=self._open,
+            stop=self._close_pipeline,
+            finish=self._generate,
+            overlap=options.overlap == "on",
+        )
         self.worker.wait_started()
         self.pipeline: Pipeline = self._pipeline
         renderer = self.pipeline.renderer
@@ -95,10 +147,11 @@ class RenderSession:
     # -------------------------------------------------------------------------- worker thread
 
     def _open(self) -> None:
+        lower_thread_priority(self.options.nice)  # before the generator starts its threads
         # The worker hands host images and G-buffers to the UI thread, so it takes the host frame
         # path; its headless EGL context is current on this thread.
         self._pipeline = Pipeline.open(replace(self.config, frame_path="host"))
-        self._pipeline.renderer.ctx.gc_mode = "context_gc"  # collected after every frame, see _render
+        self._pipeline.renderer.ctx.gc_mode = "context_gc"  # collected after every frame, see _rasterize
         body = self._pipeline.body
         with one_intra_op_thread():
             rest = body.forward(body.default_params())
@@ -109,7 +162,8 @@ class RenderSession:
         if self._pipeline is not None:
             self._pipeline.release()
 
-    def _render(self, job: RenderJob) -> RenderedFrame:
+    def _rasterize(self, job: RenderJob) -> _Rasterized:
+        """First stage, on the worker thread (it owns the GL context): pose and rasterize."""
         pipeline = self._pipeline
         t0 = time.perf_counter()
         with self.body_lock, one_intra_op_thread():
@@ -117,11 +171,16 @@ class RenderSession:
         t1 = time.perf_counter()
         gbuffer = pipeline.rasterize(mesh, job.camera)
         t2 = time.perf_counter()
-        image = pipeline.generate(gbuffer)
-        t3 = time.perf_counter()
         collect_gl_garbage(pipeline.renderer.ctx)
-        timings = StageTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t3 - t0) * 1e3)
-        return RenderedFrame(image, mesh, job.camera, gbuffer, timings)
+        return _Rasterized(job.camera, mesh, gbuffer, t0, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+
+    def _generate(self, done: _Rasterized) -> RenderedFrame:
+        """Second stage, on the worker's second thread: the generator."""
+        t2 = time.perf_counter()
+        image = self._pipeline.generate(done.gbuffer)
+        t3 = time.perf_counter()
+        timings = StageTimings(done.body_ms, done.raster_ms, (t3 - t2) * 1e3, (t3 - done.start) * 1e3)
+        return RenderedFrame(image, done.mesh, done.camera, done.gbuffer, timings)
 
     # ------------------------------------------------------------------------------ UI thread
 
@@ -143,6 +202,8 @@ class RenderSession:
         """Submit the state if it changed, and show the newest finished frame; returns it, if any."""
         if self.paused:
             return None
+        overlap = self.options.overlap
+        self.worker.overlap = overlap == "on" or (overlap == "auto" and state.sequence.playing)
         if state.params_dirty or state.camera_dirty:
             edit_time, state.edit_time = state.edit_time, None
             state.params_dirty = state.camera_dirty = False
@@ -183,6 +244,17 @@ class RenderSession:
         """Stop the worker (which releases the pipeline on its thread), then the viewport's GL objects."""
         self.worker.close()
         self.viewport.release()
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Add ``nice`` to the calling thread's nice value (Linux, where it is per thread; else nothing).
+
+    Threads the caller starts afterwards inherit it. Raising the value needs no privileges.
+    """
+    if nice and sys.platform.startswith("linux"):
+        tid = threading.get_native_id()
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
 
 
 @contextlib.contextmanager

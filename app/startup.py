@@ -15,7 +15,7 @@ from smplpix_rt.raster.context import is_software_renderer
 from .automation import Automation, AutomationOptions
 from .controller import Controller
 from .pacing import follows_frames
-from .session import RenderSession
+from .session import RenderSession, WorkerOptions
 from .state import AppState, History, ModelSettings, RecordSettings, ViewMode
 from .viewer import Viewer
 from .window import Window, wake
@@ -60,7 +60,8 @@ def open_viewer(args: argparse.Namespace) -> Viewer:
     session = None
     try:
         config = pipeline_config(args)
-        session = RenderSession(config, window.ctx, on_result=wake)
+        options = WorkerOptions(overlap=args.overlap_stages, nice=args.render_nice)
+        session = RenderSession(config, window.ctx, on_result=wake, options=options)
         state = initial_state(session, args)
         controller = Controller(state, session, config)
         if args.load_state is not None:

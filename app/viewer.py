@@ -103,7 +103,7 @@ class Viewer:
             deadline = max(earliest, min(self._last_start + FOLLOW_MAX_WAIT_S, now + self._next_timer(now)))
         worker = self.controller.session.worker
         while not (self.stop_requested or self.window.should_close):
-            if self._pace is Pace.FOLLOW and worker.has_result:  # the worker's result wakes the wait
+            if self._pace is Pace.FOLLOW and (worker.has_result or worker.ready):  # woken by the worker
                 deadline = earliest
             now = time.perf_counter()
             if now >= deadline:
@@ -127,7 +127,7 @@ class Viewer:
             due=bool(state.actions) or controller.export is not None or self._next_timer(now) == 0.0,
             edited=state.params_dirty or state.camera_dirty,
             playing=state.sequence.playing,
-            worker_idle=controller.session.worker.idle,
+            worker_ready=controller.session.worker.ready,
             follow_frames=self.follow_frames,
         )
         return next_pace(status)

@@ -3,7 +3,8 @@
 ``Pipeline`` wires the three stages and owns them: the body model (CPU), the G-buffer renderer
 (GL objects in a context it is given or creates) and the generator runtime. The CLI and the viewer
 both use it; the viewer calls the stages separately so that rasterization stays on the GL thread and
-inference runs on a worker.
+inference runs on a worker. :meth:`Pipeline.render_many` overlaps the stages of consecutive frames
+for batch rendering.
 
 Frames take one of two paths (:attr:`Pipeline.frame_path`): ``host`` reads the G-buffer back to
 host memory and gives it to the generator there; ``interop`` (NVIDIA OpenGL and a CUDA generator
@@ -14,6 +15,7 @@ uint8 image to the host (:class:`~smplpix_rt.runtime.device.DeviceFrameLoop`).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,6 +216,46 @@ class Pipeline:
         ms = 1000.0
         timings = StageTimings((t1 - t0) * ms, (t2 - t1) * ms, (t3 - t2) * ms, (t3 - t0) * ms)
         return Frame(image, timings)
+
+    def render_many(self, requests: Iterable[tuple[BodyParams, Camera]], overlap: bool = True) -> Iterator[Frame]:
+        """Frames for a stream of ``(params, camera)`` requests, in order (batch rendering).
+
+        With ``overlap`` on the host frame path, the generator runs on a second thread: while it
+        makes frame *k*, this thread poses and rasterizes frame *k + 1*. On a CPU the
+        single-threaded raster work then fills the time the generator leaves free (see ``smplpix
+        bench``'s ``overlapped_fps``); the frames are the same as :meth:`render`'s. ``total_ms``
+        of a frame runs from posing to the generator's end, including any wait between the two.
+        The interop path already overlaps on the GPU and renders one frame at a time.
+        """
+        if not overlap or self._device_loop is not None:
+            for params, camera in requests:
+                yield self.render(params, camera)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        def generate(gbuffer: GBuffer, t0: float, t1: float, t2: float) -> Frame:
+            start = time.perf_counter()
+            image = self.generate(gbuffer)
+            t3 = time.perf_counter()
+            ms = 1000.0
+            return Frame(image, StageTimings((t1 - t0) * ms, (t2 - t1) * ms, (t3 - start) * ms, (t3 - t0) * ms))
+
+        with ThreadPoolExecutor(1, thread_name_prefix="smplpix-generate") as pool:
+            in_flight = []
+            try:
+                for params, camera in requests:
+                    t0 = time.perf_counter()
+                    mesh = self.pose(params)
+                    t1 = time.perf_counter()
+                    gbuffer = self.rasterize(mesh, camera)
+                    in_flight.append(pool.submit(generate, gbuffer, t0, t1, time.perf_counter()))
+                    if len(in_flight) == 2:  # one frame generating while the next was rasterized
+                        yield in_flight.pop(0).result()
+                while in_flight:
+                    yield in_flight.pop(0).result()
+            finally:
+                for future in in_flight:  # the caller stopped early or a stage failed
+                    future.cancel()
 
     def release(self) -> None:
         """Free the runtime and GL objects (and the context if this pipeline created it)."""

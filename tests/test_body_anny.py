@@ -210,4 +210,4 @@ def test_bench_body_reports_positive_times(body):
 
     report = bench_body(body, iters=3)
     assert report["body"] == "anny" and report["vertices"] == 14898
-    assert all(report[k] > 0 for k in ("pose_only_ms", "single_joint_ms", "full_update_ms"))
+    assert all(report[k] > 0 for k in ("pose_only_ms", "motion_ms", "single_joint_ms", "full_update_ms"))

@@ -197,3 +197,30 @@ def test_latency_runs_from_the_edit_to_the_presentation_of_its_frame(controller)
     assert len(session.latencies) == count + 1 and session.latencies[-1] == pytest.approx(250.0)
     session.presented(edit_time + 0.5)  # nothing new was shown since
     assert len(session.latencies) == count + 1 and session.latency_ms == pytest.approx(250.0)
+
+
+def test_stages_overlap_while_a_sequence_plays_and_not_while_editing(controller):
+    session, state = controller.session, controller.state
+    assert session.options.overlap == "auto" and session.worker.stages == 2
+    _settle(controller)
+    assert not session.worker.overlap  # edits: each frame's stages one after another (lowest latency)
+    shown = session.frames_shown
+    state.sequence.path = "demo"
+    state.request(Action.LOAD_SEQUENCE)
+    controller.update(0.0)
+    assert state.sequence.playing and session.worker.overlap
+    deadline = time.perf_counter() + 20
+    while session.frames_shown < shown + 5 and time.perf_counter() < deadline:
+        controller.update(1 / 30)
+        time.sleep(0.005)
+    assert session.frames_shown >= shown + 5  # playback frames come through both stages
+    state.sequence.playing = False
+    controller.update(0.0)
+    assert not session.worker.overlap
+
+
+def test_worker_options_are_checked():
+    with pytest.raises(ValueError, match="overlap must be one of"):
+        session_mod.WorkerOptions(overlap="always")
+    with pytest.raises(ValueError, match="nice must lie in"):
+        session_mod.WorkerOptions(nice=25)

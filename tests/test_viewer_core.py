@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -166,6 +168,145 @@ def test_a_failing_generator_reports_and_keeps_serving():
         assert int(worker.wait(timeout=5).output[0, 0, 0]) == 7
     finally:
         worker.close()
+
+
+class _TwoStages:
+    """A first and a second stage that each wait for permission and log what they do."""
+
+    def __init__(self, failing: tuple[tuple[int, int], ...] = ()) -> None:
+        self.failing = failing  # (stage, job) pairs that raise
+        self.gates = {1: threading.Semaphore(0), 2: threading.Semaphore(0)}
+        self.log: list[tuple[int, str, int]] = []  # (stage, "start" | "end", job)
+        self.lock = threading.Lock()
+
+    def _stage(self, number: int, job: int) -> int:
+        with self.lock:
+            self.log.append((number, "start", job))
+        self.gates[number].acquire()
+        with self.lock:
+            self.log.append((number, "end", job))
+        if (number, job) in self.failing:
+            raise RuntimeError(f"stage {number} failed")
+        return job
+
+    def first(self, job: int) -> int:
+        return self._stage(1, job)
+
+    def second(self, job: int) -> int:
+        return self._stage(2, job) * 10
+
+    def wait_for(self, entry: tuple[int, str, int]) -> None:
+        deadline = time.perf_counter() + 5
+        while entry not in self.log:
+            assert time.perf_counter() < deadline, f"{entry} did not happen: {self.log}"
+            time.sleep(0.001)
+
+
+def _wait_until(condition, what: str) -> None:
+    deadline = time.perf_counter() + 5
+    while not condition():
+        assert time.perf_counter() < deadline, what
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_two_stages_overlap_only_when_asked(overlap):
+    stages = _TwoStages()
+    woken = []
+    worker = inference.InferenceWorker(stages.first, lambda: woken.append(1), finish=stages.second, overlap=overlap)
+    try:
+        assert worker.stages == 2 and worker.overlap is overlap and worker.ready
+        worker.submit(1)
+        assert not worker.ready
+        stages.wait_for((1, "start", 1))
+        stages.gates[1].release()
+        stages.wait_for((2, "start", 1))  # the generator stage has taken request 1 ...
+        # ... which frees the first stage when overlapping (and wakes the UI), not otherwise
+        _wait_until(lambda: woken, "the worker did not wake the UI when its second stage took the request")
+        assert worker.ready is overlap and not worker.idle
+        worker.submit(2)
+        if overlap:
+            stages.wait_for((1, "start", 2))  # request 2 is posed while request 1 is generated
+            assert (2, "end", 1) not in stages.log
+        else:
+            time.sleep(0.05)
+            assert (1, "start", 2) not in stages.log and worker.has_pending
+        stages.gates[2].release()
+        stages.gates[1].release()
+        stages.gates[2].release()
+        result = worker.wait(timeout=5)
+        assert result.output == 20 and result.error is None
+        assert worker.completed == 2 and worker.idle
+        if not overlap:
+            assert stages.log.index((2, "end", 1)) < stages.log.index((1, "start", 2))
+    finally:
+        for gate in stages.gates.values():
+            gate.release()
+        worker.close()
+
+
+def test_overlap_can_be_switched_while_running():
+    stages = _TwoStages()
+    worker = inference.InferenceWorker(stages.first, finish=stages.second, overlap=False)
+    try:
+        worker.submit(1)
+        stages.gates[1].release()
+        stages.wait_for((2, "start", 1))
+        worker.submit(2)
+        time.sleep(0.05)
+        assert (1, "start", 2) not in stages.log
+        worker.overlap = True  # e.g. a sequence starts playing: request 2 starts at once
+        stages.wait_for((1, "start", 2))
+        stages.gates[2].release()
+        stages.gates[1].release()
+        stages.gates[2].release()
+        assert worker.wait(timeout=5).output == 20
+    finally:
+        for gate in stages.gates.values():
+            gate.release()
+        worker.close()
+
+
+def test_failures_in_either_stage_are_reported_and_the_worker_keeps_serving():
+    stages = _TwoStages(failing=((1, 1), (2, 2)))
+    stopped = []
+    worker = inference.InferenceWorker(
+        stages.first, finish=stages.second, stop=lambda: stopped.append(list(stages.log))
+    )
+    try:
+        stages.gates[1].release()
+        worker.submit(1)  # fails in the first stage: the second never sees it
+        failed = worker.wait(timeout=5)
+        assert failed.output is None and "stage 1 failed" in failed.error
+        assert not any(stage == 2 for stage, _, _ in stages.log)
+        stages.gates[1].release()
+        stages.gates[2].release()
+        worker.submit(2)  # fails in the second stage
+        assert "stage 2 failed" in worker.wait(timeout=5).error
+        stages.gates[1].release()
+        stages.gates[2].release()
+        worker.submit(3)
+        assert worker.wait(timeout=5).output == 30
+    finally:
+        worker.close()
+    # stop ran last, after both stages had ended
+    assert stopped and stopped[0][-1] == (2, "end", 3)
+
+
+def test_close_waits_for_the_second_stage_before_stop():
+    stages = _TwoStages()
+    order = []
+    worker = inference.InferenceWorker(stages.first, finish=stages.second, stop=lambda: order.append("stop"))
+    worker.submit(1)
+    stages.gates[1].release()
+    stages.wait_for((2, "start", 1))
+    closer = threading.Thread(target=worker.close)
+    closer.start()
+    time.sleep(0.05)
+    assert order == []  # the generator stage still runs: the pipeline must not be released yet
+    stages.gates[2].release()
+    closer.join(5)
+    assert order == ["stop"] and (2, "end", 1) in stages.log
 
 
 # ------------------------------------------------------------------------------------ recording
@@ -343,3 +484,26 @@ def test_screenshot_delay_arguments_that_cannot_work_are_refused(args, message, 
     with pytest.raises(SystemExit) as exit_info:
         main.main(args)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux behaviour")
+def test_lower_thread_priority_applies_to_the_thread_and_the_threads_it_starts():
+    session = viewer_module("session")
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = {}
+
+    def child():
+        seen["child"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def worker():
+        session.lower_thread_priority(3)
+        seen["worker"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        started = threading.Thread(target=child)
+        started.start()
+        started.join()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == {"worker": min(19, base + 3), "child": min(19, base + 3)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the caller's thread keeps its own

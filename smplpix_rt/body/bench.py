@@ -38,9 +38,11 @@ def bench_body(body: BodyModel, iters: int = 200, seed: int = 0) -> dict:
     """Time ``body.forward``.
 
     Returns:
-        ``{"body", "vertices", "pose_only_ms", "single_joint_ms", "full_update_ms"}``:
-        a new random pose every call (shape and expression fixed); one joint changed per call
-        (a slider drag); and new shape, expression and pose every call.
+        ``{"body", "vertices", "pose_only_ms", "motion_ms", "single_joint_ms", "full_update_ms"}``:
+        a new random pose every call, every joint rotated (shape and expression fixed); the pose
+        of the next frame of the built-in demo motion every call (sequence playback: the joints
+        the motion moves); one joint changed per call (a slider drag); and new shape, expression and pose
+        every call.
     """
     from smplpix_rt.body.poses import random_pose
 
@@ -56,6 +58,12 @@ def bench_body(body: BodyModel, iters: int = 200, seed: int = 0) -> dict:
     ]
     params = [base.replace(pose=p) for p in poses]
     pose_only = _median_ms(lambda i: body.forward(params[i % count]), iters)
+
+    from smplpix_rt.body.sequence import demo_motion
+
+    motion = demo_motion(body, count, 30.0)  # one seamless loop of `count` frames; its poses only
+    playback = [base.replace(pose=motion.params_at(k / 30.0, base).pose) for k in range(count)]
+    motion_ms = _median_ms(lambda i: body.forward(playback[i % count]), iters)
 
     from smplpix_rt.body.poses import joint_indices
 
@@ -73,6 +81,7 @@ def bench_body(body: BodyModel, iters: int = 200, seed: int = 0) -> dict:
         "body": spec.name,
         "vertices": body.topology.num_vertices,
         "pose_only_ms": round(pose_only, 3),
+        "motion_ms": round(motion_ms, 3),
         "single_joint_ms": round(single, 3),
         "full_update_ms": round(full_update, 3),
     }
@@ -189,6 +198,7 @@ def run_all(iters: int = 200, smplx_path: str | Path | None = None, threads: int
         if report.get(ours) and report.get(ref):
             fastest = min(v for k, v in report[ref].items() if k.startswith("forward"))
             report[f"{ours}_speedup_pose_only"] = round(fastest / report[ours]["pose_only_ms"], 1)
+            report[f"{ours}_speedup_motion"] = round(fastest / report[ours]["motion_ms"], 1)
             report[f"{ours}_speedup_single_joint"] = round(fastest / report[ours]["single_joint_ms"], 1)
     return report
 

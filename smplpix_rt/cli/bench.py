@@ -66,6 +66,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FPS",
         help="for --viewer: the viewer's --max-fps (UI frame-rate cap; default 60)",
     )
+    p.add_argument(
+        "--overlap-stages",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="for --viewer: the viewer's --overlap-stages (pose and rasterize the next frame while the generator "
+        "runs; default auto: during sequence playback)",
+    )
+    p.add_argument(
+        "--render-nice",
+        type=int,
+        choices=range(20),
+        default=None,
+        metavar="N",
+        help="for --viewer: the viewer's --render-nice (render threads' priority below the UI's)",
+    )
+    p.add_argument(
+        "--gil-switch-ms",
+        type=positive_float,
+        default=None,
+        metavar="MS",
+        help="for --viewer: the viewer's --gil-switch-ms (Python's thread switch interval; default: the viewer's)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=run)
 
@@ -126,6 +148,9 @@ def _bench_viewer(
             "ui_gl_threads": args.ui_gl_threads,
             "ui_pacing": args.ui_pacing,
             "ui_max_fps": args.ui_max_fps,
+            "overlap_stages": args.overlap_stages,
+            "gil_switch_ms": args.gil_switch_ms,
+            "render_nice": args.render_nice,
         }
         around = [time_pipeline()] if time_pipeline is not None else []
         for name, extra in VIEWER_SCENARIOS:
@@ -155,6 +180,11 @@ def _viewer_command(args: argparse.Namespace, model, backend: str) -> list[str]:
     command += ["--window-size", f"{window[0]}x{window[1]}"]
     command += ["--ui-gl-threads", str(args.ui_gl_threads), "--ui-pacing", args.ui_pacing]
     command += ["--max-fps", f"{args.ui_max_fps:g}"]
+    command += ["--overlap-stages", args.overlap_stages]
+    if args.gil_switch_ms is not None:
+        command += ["--gil-switch-ms", f"{args.gil_switch_ms:g}"]
+    if args.render_nice is not None:
+        command += ["--render-nice", str(args.render_nice)]
     if args.body_model:
         command += ["--body-model", args.body_model]
     if args.body_model_path:
@@ -196,6 +226,15 @@ def _bench_pipeline(pipeline, frames: int) -> dict:
     }
     result.update({k: round(statistics.median(v), 3) for k, v in stages.items()})
     result["end_to_end_fps"] = round(frames / wall, 2)
+    if pipeline.frame_path == "host":  # batch rendering: the next frame rasterized while the generator runs
+        requests = [(motion.params_at(i / 30.0, base), camera) for i in range(frames + 5)]
+        stream = pipeline.render_many(requests, overlap=True)
+        for _ in range(5):
+            next(stream)
+        start = time.perf_counter()
+        for _ in stream:
+            pass
+        result["overlapped_fps"] = round(frames / (time.perf_counter() - start), 2)
     return result
 
 
@@ -262,13 +301,18 @@ def _print_table(report: dict) -> None:
     print(f"model {report['model']} at {w}x{h}, median ms over {report['frames']} frames")
     print(
         f"{'backend':<14}{'device':<8}{'precision':<10}{'frames':<9}"
-        f"{'body':>8}{'raster':>8}{'generator':>11}{'total':>8}{'fps':>8}"
+        f"{'body':>8}{'raster':>8}{'generator':>11}{'total':>8}{'fps':>8}{'overlapped':>12}"
     )
     for r in report["backends"]:
         print(
             f"{r['backend']:<14}{r['device']:<8}{r['precision']:<10}{r['frame_path']:<9}{r['body_ms']:>8.2f}"
             f"{r['raster_ms']:>8.2f}{r['generator_ms']:>11.2f}{r['total_ms']:>8.2f}{r['end_to_end_fps']:>8.1f}"
+            f"{r.get('overlapped_fps', '-'):>12}"
         )
+    print(
+        "fps: one frame at a time (each frame's latency); overlapped: batch rendering, the next frame posed and "
+        "rasterized while the generator runs (smplpix render)"
+    )
     if any(r["frame_path"] == "interop" for r in report["backends"]):
         print("(interop: the GPU rasterizes while the generator runs; raster is the time to issue the draw)")
     for name, why in report["skipped_backends"].items():
@@ -277,7 +321,8 @@ def _print_table(report: dict) -> None:
         viewer = report["viewer"]
         print(
             f"viewer, {viewer['window'][0]}x{viewer['window'][1]} window, {viewer['backend']}, "
-            f"UI pacing {viewer.get('ui_pacing', 'auto')}, cap {viewer.get('ui_max_fps', 60):g} fps "
+            f"UI pacing {viewer.get('ui_pacing', 'auto')}, cap {viewer.get('ui_max_fps', 60):g} fps, "
+            f"overlapping stages {viewer.get('overlap_stages', 'auto')} "
             "(the pipeline alone, timed around the runs: "
             f"{', '.join(f'{fps} fps' for fps in viewer.get('pipeline_fps', []))}):"
         )

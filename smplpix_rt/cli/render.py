@@ -30,6 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--state", type=Path, default=None, help="avatar state JSON: shape, expression, pose, camera")
     p.add_argument("--orbit", type=float, default=0.0, help="degrees the camera turns around the body over the clip")
     p.add_argument("--crf", type=int, default=20, help="H.264 quality, 0 (lossless) to 51 (default 20)")
+    p.add_argument(
+        "--overlap-stages",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="pose and rasterize the next frame while the generator runs (default on; the frames are the same)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output .mp4/.mkv/.mov, or a folder for PNG frames")
     p.set_defaults(func=run)
 
@@ -63,13 +69,17 @@ def run(args: argparse.Namespace) -> int:
             sequence = demo_motion(body, args.frames or 90, args.fps or 30.0)
         fps = args.fps or sequence.fps
         frames = args.frames or len(sequence)
+
+        def requests():
+            for i in range(frames):
+                yaw = orbit.yaw_deg + args.orbit * i / max(frames, 1)
+                yield sequence.params_at(i / fps, base), dataclasses.replace(orbit, yaw_deg=yaw).camera(width, height)
+
         writer = open_writer(args.out, fps, width, height, crf=args.crf)
         try:
-            for i in tqdm(range(frames), desc="render", unit="frame", disable=None):
-                params = sequence.params_at(i / fps, base)
-                yaw = orbit.yaw_deg + args.orbit * i / max(frames, 1)
-                camera = dataclasses.replace(orbit, yaw_deg=yaw).camera(width, height)
-                writer.write(pipeline.render(params, camera).image)
+            stream = pipeline.render_many(requests(), overlap=args.overlap_stages)
+            for frame in tqdm(stream, total=frames, desc="render", unit="frame", disable=None):
+                writer.write(frame.image)
         except BaseException:
             writer.abort()
             raise
