@@ -22,7 +22,7 @@ def _args(**kw) -> argparse.Namespace:
         "ui_gl_threads": 0,
         "ui_pacing": "auto",
         "ui_max_fps": 60.0,
-        "overlap_stages": "auto",
+        "overlap_stages": None,
         "gil_switch_ms": None,
         "render_nice": None,
     }
@@ -55,19 +55,20 @@ def test_viewer_runs_are_summarized_against_the_pipeline_fps(monkeypatch):
     assert "256x256" in first and "1280x800" in first and "--script-random-edits" in first
     assert "--sequence" in commands[1][0] and first[first.index("--ui-gl-threads") + 1] == "0"
     assert first[first.index("--ui-pacing") + 1] == "auto" and first[first.index("--max-fps") + 1] == "60"
-    assert first[first.index("--overlap-stages") + 1] == "auto" and "--gil-switch-ms" not in first
+    assert not {"--overlap-stages", "--render-nice", "--gil-switch-ms"} & set(first)  # the viewer's defaults
     options = {
         "ui_gl_threads": 2,
         "ui_pacing": "cap",
         "ui_max_fps": 90.0,
         "overlap_stages": "off",
         "gil_switch_ms": 5.0,
+        "render_nice": 0,
     }
     bench._bench_viewer(_args(**options), Path("m.onnx"), "onnxruntime")
     last = commands[-1][0]
     assert last[last.index("--ui-gl-threads") + 1] == "2" and last[last.index("--ui-pacing") + 1] == "cap"
     assert last[last.index("--max-fps") + 1] == "90" and last[last.index("--overlap-stages") + 1] == "off"
-    assert last[last.index("--gil-switch-ms") + 1] == "5"
+    assert last[last.index("--gil-switch-ms") + 1] == "5" and last[last.index("--render-nice") + 1] == "0"
 
 
 def test_a_failed_viewer_run_is_one_clear_error(monkeypatch):

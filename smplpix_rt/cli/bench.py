@@ -66,30 +66,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FPS",
         help="for --viewer: the viewer's --max-fps (UI frame-rate cap; default 60)",
     )
-    p.add_argument(
-        "--overlap-stages",
-        default="auto",
-        choices=("auto", "on", "off"),
-        help="for --viewer: the viewer's --overlap-stages (pose and rasterize the next frame while the generator "
-        "runs; default auto: during sequence playback)",
-    )
-    p.add_argument(
-        "--render-nice",
-        type=int,
-        choices=range(20),
-        default=None,
-        metavar="N",
-        help="for --viewer: the viewer's --render-nice (render threads' priority below the UI's)",
-    )
-    p.add_argument(
-        "--gil-switch-ms",
-        type=positive_float,
-        default=None,
-        metavar="MS",
-        help="for --viewer: the viewer's --gil-switch-ms (Python's thread switch interval; default: the viewer's)",
-    )
+    for flag, kind, choices, metavar, what in VIEWER_PASSTHROUGH:
+        p.add_argument(
+            flag,
+            type=kind,
+            choices=choices,
+            default=None,
+            metavar=metavar,
+            help=f"for --viewer: the viewer's {flag} ({what}; default: the viewer's)",
+        )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=run)
+
+
+#: Viewer options that ``--viewer`` passes on when given: (flag, type, choices, metavar, what it is).
+VIEWER_PASSTHROUGH = (
+    ("--overlap-stages", str, ("auto", "on", "off"), None, "when the render stages overlap"),
+    ("--render-nice", int, range(20), "N", "render threads' priority below the UI's"),
+    ("--gil-switch-ms", positive_float, None, "MS", "Python's thread switch interval"),
+)
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
 
 
 #: The viewer runs of ``--viewer``: (name, extra arguments).
@@ -148,9 +147,7 @@ def _bench_viewer(
             "ui_gl_threads": args.ui_gl_threads,
             "ui_pacing": args.ui_pacing,
             "ui_max_fps": args.ui_max_fps,
-            "overlap_stages": args.overlap_stages,
-            "gil_switch_ms": args.gil_switch_ms,
-            "render_nice": args.render_nice,
+            **{_dest(flag): getattr(args, _dest(flag)) for flag, *_ in VIEWER_PASSTHROUGH},
         }
         around = [time_pipeline()] if time_pipeline is not None else []
         for name, extra in VIEWER_SCENARIOS:
@@ -180,11 +177,10 @@ def _viewer_command(args: argparse.Namespace, model, backend: str) -> list[str]:
     command += ["--window-size", f"{window[0]}x{window[1]}"]
     command += ["--ui-gl-threads", str(args.ui_gl_threads), "--ui-pacing", args.ui_pacing]
     command += ["--max-fps", f"{args.ui_max_fps:g}"]
-    command += ["--overlap-stages", args.overlap_stages]
-    if args.gil_switch_ms is not None:
-        command += ["--gil-switch-ms", f"{args.gil_switch_ms:g}"]
-    if args.render_nice is not None:
-        command += ["--render-nice", str(args.render_nice)]
+    for flag, *_ in VIEWER_PASSTHROUGH:
+        value = getattr(args, _dest(flag))
+        if value is not None:
+            command += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     if args.body_model:
         command += ["--body-model", args.body_model]
     if args.body_model_path:
@@ -322,7 +318,7 @@ def _print_table(report: dict) -> None:
         print(
             f"viewer, {viewer['window'][0]}x{viewer['window'][1]} window, {viewer['backend']}, "
             f"UI pacing {viewer.get('ui_pacing', 'auto')}, cap {viewer.get('ui_max_fps', 60):g} fps, "
-            f"overlapping stages {viewer.get('overlap_stages', 'auto')} "
+            f"overlapping stages {viewer.get('overlap_stages') or 'auto'} "
             "(the pipeline alone, timed around the runs: "
             f"{', '.join(f'{fps} fps' for fps in viewer.get('pipeline_fps', []))}):"
         )
