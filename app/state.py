@@ -165,6 +165,7 @@ class Stats:
         body_ms, raster_ms, generator_ms: last per-stage timings.
         ui_frame_ms: recent average UI frame time (CPU side).
         ui_pacing: when the UI draws while neural frames are made: ``"frames"`` or ``"cap"``.
+        stages: whether the render worker's stages overlap now, and the ``--overlap-stages`` mode.
         rss_mb: resident memory of the process.
         gpu_mem: one line about GPU memory, or "no GPU".
     """
@@ -179,6 +180,7 @@ class Stats:
     generator_ms: float = 0.0
     ui_frame_ms: float = 0.0
     ui_pacing: str = "cap"
+    stages: str = ""
     rss_mb: float = 0.0
     gpu_mem: str = "no GPU"
 

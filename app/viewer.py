@@ -194,6 +194,8 @@ class Viewer:
         times = session.times
         stats.ui_frame_ms = sum(self._ui_ms) / len(self._ui_ms)
         stats.neural_fps = session.worker.frames_per_second()
+        overlapped = "overlapped" if session.worker.overlap else "in turn"
+        stats.stages = f"{overlapped} ({session.options.overlap})"
         stats.latency_ms, stats.generator_ms = session.latency_ms, times.generator_ms
         stats.body_ms, stats.raster_ms = times.body_ms, times.raster_ms
         stats.resolution = (session.pipeline.width, session.pipeline.height)

@@ -63,8 +63,9 @@ def _stats_section(state: AppState) -> None:
     imgui.text_wrapped(f"backend: {stats.backend or 'none'}")
     imgui.text(f"resolution: {stats.resolution[0]} x {stats.resolution[1]}")
     imgui.text(f"neural fps: {stats.neural_fps:5.1f}")
-    imgui.text(f"slider -> frame latency: {stats.latency_ms:6.1f} ms")
+    imgui.text(f"edit -> screen latency: {stats.latency_ms:6.1f} ms")
     imgui.text(f"UI frame: {stats.ui_frame_ms:5.1f} ms (pacing: {stats.ui_pacing})")
+    imgui.text(f"render stages: {stats.stages}")
     if imgui.begin_table("##stages", 2, imgui.TableFlags_.borders_inner_v.value):
         for name, value in (("body", stats.body_ms), ("raster", stats.raster_ms), ("generator", stats.generator_ms)):
             imgui.table_next_row()
