@@ -224,6 +224,7 @@ class Controller:
         )
         seq.playing, seq.export_progress = False, 0.0
         session.paused = True
+        session.worker.overlap = session.options.overlap != "off"  # throughput: nobody waits on an edit
 
     def _step_export(self) -> None:
         export, seq = self.export, self.state.sequence

@@ -1,15 +1,17 @@
 """Rendering a pose sequence to video at a fixed time step, without blocking the UI.
 
 Frame ``i`` always shows time ``i / fps`` of the sequence, whatever the wall clock does, so the
-same inputs give the same video. Each UI frame the loop calls :meth:`SequenceExport.step`: a
-finished frame is collected and the next one is submitted to the render worker, one at a time, in
-order; finished frames go to a :class:`~smplpix_viewer.recorder.VideoRecorder` whose thread
-encodes them. Cancel deletes the partial file.
+same inputs give the same video. Each UI frame the loop calls :meth:`SequenceExport.step`:
+finished frames are collected in order and the next ones are submitted to the render worker,
+up to two at a time (with overlapping stages one is generated while the next is rasterized);
+finished frames go to a :class:`~smplpix_viewer.recorder.VideoRecorder` whose thread encodes
+them. Cancel deletes the partial file.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +22,9 @@ from smplpix_rt.errors import InputError
 
 from .inference import InferenceWorker
 from .recorder import VideoRecorder
+
+#: Frames of an export submitted to the render worker and not written yet, at most.
+IN_FLIGHT = 2
 
 
 def export_frame_times(duration_s: float, fps: float) -> np.ndarray:
@@ -64,7 +69,7 @@ class SequenceExport:
         self._recorder = VideoRecorder(path, fps, size[0], size[1], crf=crf)
         self.path = self._recorder.path
         self._next = 0  # next frame index to submit
-        self._in_flight: int | None = None
+        self._in_flight: deque[int] = deque()  # submitted, not yet written, in order
         self._written = 0
         self.error: str | None = None
         self.last_output: object | None = None  # the newest finished frame, for a preview
@@ -83,25 +88,27 @@ class SequenceExport:
         return self._written == self.total or self.error is not None
 
     def step(self) -> None:
-        """Advance without waiting: collect the finished frame, submit the next one."""
+        """Advance without waiting: write the finished frames, submit the next ones."""
         if self.done:
             return
-        result = self._worker.poll()
-        if result is not None and self._in_flight is not None and result.tag == self._in_flight:
+        for result in self._worker.poll_all():
+            if not self._in_flight or result.tag != self._in_flight[0]:
+                continue  # e.g. an interactive frame still running when the export started
             if result.error is not None:
-                self.error = f"rendering frame {self._in_flight} failed: {result.error}"
+                self.error = f"rendering frame {result.tag} failed: {result.error}"
                 return
             self._recorder.write(result.output.image)
             self.last_output = result.output
             self._written += 1
-            self._in_flight = None
+            self._in_flight.popleft()
             if self._recorder.error:
                 self.error = self._recorder.error
                 return
-        if self._in_flight is None and self._next < self.total:
+        # Submit only when the worker can start at once: a waiting request would be replaced.
+        while len(self._in_flight) < IN_FLIGHT and self._next < self.total and self._worker.ready:
             params = self._params_at(float(self.times[self._next]))
             self._worker.submit(self._make_job(params), tag=self._next)
-            self._in_flight = self._next
+            self._in_flight.append(self._next)
             self._next += 1
 
     def finish(self) -> Path | None:

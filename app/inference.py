@@ -26,12 +26,16 @@ calls have (docs/GPU.md).
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+#: Finished results kept for :meth:`InferenceWorker.poll_all` when nobody collects them.
+MAX_KEPT_RESULTS = 8
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ class InferenceWorker:
         self._running: _Request | None = None  # in the first stage
         self._handoff: _Handoff | None = None  # between the stages
         self._finishing: _Request | None = None  # in the second stage
-        self._result: InferenceResult | None = None
+        self._results: list[InferenceResult] = []  # finished, not handed out yet, by request id
         self._shown_id = 0
         self._next_id = 1
         self._closed = False
@@ -192,12 +196,21 @@ class InferenceWorker:
 
     def poll(self) -> InferenceResult | None:
         """The newest finished result not handed out yet, or None (stale results are dropped)."""
+        results = self.poll_all()
+        return results[-1] if results else None
+
+    def poll_all(self) -> list[InferenceResult]:
+        """Every finished result not handed out yet, oldest first (an offline render needs each one).
+
+        With overlapping stages two requests can finish between two calls; :meth:`poll` keeps only
+        the newer, this keeps both.
+        """
         with self._cond:
-            result, self._result = self._result, None
-        if result is None or result.request_id <= self._shown_id:
-            return None
-        self._shown_id = result.request_id
-        return result
+            results, self._results = self._results, []
+        results = [r for r in results if r.request_id > self._shown_id]
+        if results:
+            self._shown_id = results[-1].request_id
+        return results
 
     def wait(self, timeout: float | None = None) -> InferenceResult | None:
         """Block until every submitted request is finished, then :meth:`poll` (scripts and tests)."""
@@ -233,7 +246,7 @@ class InferenceWorker:
     def has_result(self) -> bool:
         """A finished result is waiting for :meth:`poll`."""
         with self._cond:
-            return self._result is not None and self._result.request_id > self._shown_id
+            return any(r.request_id > self._shown_id for r in self._results)
 
     @property
     def has_pending(self) -> bool:
@@ -328,8 +341,9 @@ class InferenceWorker:
                 self._running = None
             if self._finishing is request:
                 self._finishing = None
-            if self._result is None or self._result.request_id < result.request_id:
-                self._result = result  # a stage-1 failure may be published before an older request finishes
+            # in request order: a first-stage failure may be published before an older request finishes
+            bisect.insort(self._results, result, key=lambda r: r.request_id)
+            del self._results[:-MAX_KEPT_RESULTS]
             self.completed += 1
             self._done_times.append(done)
             self._cond.notify_all()

@@ -507,3 +507,29 @@ def test_lower_thread_priority_applies_to_the_thread_and_the_threads_it_starts()
     thread.join()
     assert seen == {"worker": min(19, base + 3), "child": min(19, base + 3)}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the caller's thread keeps its own
+
+
+def test_poll_all_hands_out_every_finished_result_in_order():
+    stages = _TwoStages()
+    worker = inference.InferenceWorker(stages.first, finish=stages.second, overlap=True)
+    try:
+        worker.submit(1, tag="a")
+        stages.gates[1].release()
+        stages.wait_for((2, "start", 1))
+        worker.submit(2, tag="b")  # starts at once: the stages overlap
+        stages.gates[1].release()
+        stages.wait_for((1, "end", 2))
+        stages.gates[2].release()
+        stages.gates[2].release()
+        _wait_until(lambda: worker.completed == 2, "both requests should finish")
+        both = worker.poll_all()  # both finished before anyone collected them
+        assert [(r.tag, r.output) for r in both] == [("a", 10), ("b", 20)]
+        assert worker.poll_all() == [] and worker.poll() is None
+        stages.gates[1].release()
+        stages.gates[2].release()
+        worker.submit(3)
+        assert worker.wait(timeout=5).output == 30  # poll() after poll_all(): the newest only
+    finally:
+        for gate in stages.gates.values():
+            gate.release()
+        worker.close()
