@@ -117,7 +117,8 @@ def _add_pacing_arguments(group: argparse._ArgumentGroup) -> None:
         default="auto",
         choices=OVERLAP_MODES,
         help="pose and rasterize the next neural frame while the generator runs the previous one: more frames per "
-        "second, longer edit-to-screen latency on a busy CPU; 'auto' (default) overlaps while a sequence plays",
+        "second, longer edit-to-screen latency on a busy CPU; 'auto' (default) overlaps while a sequence plays "
+        "or renders to video",
     )
     group.add_argument(
         "--ui-pacing",

@@ -42,6 +42,7 @@ class WorkerOptions:
         overlap: when to pose and rasterize the next frame while the generator still runs the
             previous one (see :attr:`InferenceWorker.overlap`): ``"on"``, ``"off"`` or ``"auto"``
             (while a sequence plays, where the frame rate matters and no edit waits for its frame).
+            A sequence render to video overlaps them unless ``"off"``.
         nice: added to the render threads' nice value (Linux; 0 leaves it): a lower priority than
             the UI thread's, so that the UI frames keep their pace when every core is busy. The
             generator's own threads, started by the worker, inherit it.
