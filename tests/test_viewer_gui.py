@@ -42,6 +42,19 @@ def display():
         yield name
 
 
+def test_virtual_displays_get_their_own_numbers_and_stop_on_exit(display):
+    from smplpix_rt.virtual_display import virtual_display
+
+    def reachable(name: str) -> bool:
+        probe = "import sys, glfw; ok = glfw.init(); glfw.terminate(); sys.exit(0 if ok else 1)"
+        return subprocess.run([sys.executable, "-c", probe], env=_env(name), capture_output=True).returncode == 0
+
+    with virtual_display(320, 240) as second:
+        assert second != display  # Xvfb picked a free number itself (-displayfd)
+        assert reachable(second) and reachable(display)
+    assert not reachable(second)  # stopped on exit
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
