@@ -94,9 +94,9 @@ class InferenceWorker:
     Args:
         run: job → output (or, with ``finish``, job → what ``finish`` takes); called on the
             worker thread only.
-        on_result: called after each finished request, on the thread that finished it, and with
-            ``finish`` also when the first stage has handed a request on and is free (e.g. to
-            wake the UI loop, see :attr:`ready`).
+        on_result: called after each finished request, on the thread that finished it, and, while
+            the stages overlap, also when the first stage has handed a request on and is free
+            (e.g. to wake the UI loop, see :attr:`ready`).
         start: called first on the worker thread (e.g. to create resources it owns); an exception
             ends the worker and is raised again by :meth:`wait_started`.
         stop: called last on the worker thread, also after a failed ``start``, once the second
@@ -140,11 +140,6 @@ class InferenceWorker:
             None if finish is None else threading.Thread(target=self._serve_finish, name=f"{name}-finish", daemon=True)
         )
         self._thread.start()
-
-    @property
-    def stages(self) -> int:
-        """1, or 2 when the second stage runs on its own thread."""
-        return 1 if self._finisher is None else 2
 
     @property
     def overlap(self) -> bool:
@@ -299,6 +294,9 @@ class InferenceWorker:
                 self._serve()
         finally:
             if self._finish_thread is not None and self._finish_thread.is_alive():
+                with self._cond:  # also when the first stage ended without close()
+                    self._closed = True
+                    self._cond.notify_all()
                 self._finish_thread.join()  # its stage may use what ``stop`` releases
             if self._stop is not None:
                 self._stop()
@@ -325,8 +323,9 @@ class InferenceWorker:
                     return
                 item, self._handoff = self._handoff, None
                 self._finishing = item.request
-                self._cond.notify_all()  # the first stage may take the next request
-            if self._on_result is not None:  # the worker is ready for the next edit: wake the UI
+                freed = self._overlap  # the first stage can take the next request now
+                self._cond.notify_all()
+            if freed and self._on_result is not None:  # ready for the next edit: wake the UI
                 self._on_result()
             output, error = _call(self._finisher, item.partial)
             self._publish(item.request, output, error, item.start_time)

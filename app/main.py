@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from smplpix_rt import __version__
-from smplpix_rt.cli.args import count, image_size, positive_float, positive_int
+from smplpix_rt.cli.args import count, image_size, nice_steps, positive_float, positive_int
 from smplpix_rt.errors import SmplpixError
 
 from .pacing import OVERLAP_MODES, UI_PACINGS
@@ -105,8 +105,7 @@ def _add_pacing_arguments(group: argparse._ArgumentGroup) -> None:
     )
     group.add_argument(
         "--render-nice",
-        type=int,
-        choices=range(20),
+        type=nice_steps,
         default=RENDER_NICE,
         metavar="N",
         help=f"Linux: lower the render threads' priority by N below the UI thread's (0-19, default {RENDER_NICE}), "

@@ -215,15 +215,16 @@ def test_two_stages_overlap_only_when_asked(overlap):
     woken = []
     worker = inference.InferenceWorker(stages.first, lambda: woken.append(1), finish=stages.second, overlap=overlap)
     try:
-        assert worker.stages == 2 and worker.overlap is overlap and worker.ready
+        assert worker.overlap is overlap and worker.ready
         worker.submit(1)
         assert not worker.ready
         stages.wait_for((1, "start", 1))
         stages.gates[1].release()
         stages.wait_for((2, "start", 1))  # the generator stage has taken request 1 ...
         # ... which frees the first stage when overlapping (and wakes the UI), not otherwise
-        _wait_until(lambda: woken, "the worker did not wake the UI when its second stage took the request")
-        assert worker.ready is overlap and not worker.idle
+        if overlap:
+            _wait_until(lambda: woken, "the worker did not wake the UI when its second stage took the request")
+        assert worker.ready is overlap and not worker.idle and len(woken) == int(overlap)
         worker.submit(2)
         if overlap:
             stages.wait_for((1, "start", 2))  # request 2 is posed while request 1 is generated
@@ -477,9 +478,12 @@ def test_screenshot_waits_for_the_layout_and_the_delay_then_is_taken_once(tmp_pa
     [
         (["--screenshot-delay", "2"], "--screenshot-delay needs --screenshot"),
         (["--screenshot", "a.png", "--screenshot-delay", "3", "--exit-after", "3"], "shorter than --exit-after"),
+        (["--render-nice", "20"], "--render-nice: expected a whole number from 0 to 19, got '20'"),
+        (["--overlap-stages", "always"], "--overlap-stages: invalid choice: 'always'"),
+        (["--gil-switch-ms", "0"], "--gil-switch-ms: expected a positive number"),
     ],
 )
-def test_screenshot_delay_arguments_that_cannot_work_are_refused(args, message, capsys):
+def test_arguments_that_cannot_work_are_refused(args, message, capsys):
     main = viewer_module("main")
     with pytest.raises(SystemExit) as exit_info:
         main.main(args)

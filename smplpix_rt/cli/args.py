@@ -39,6 +39,14 @@ def count(text: str) -> int:
     return _at_least(text, 0, "a whole number >= 0")
 
 
+def nice_steps(text: str) -> int:
+    """A nice-value increment, 0 to 19 (argparse type)."""
+    value = _at_least(text, 0, "a whole number from 0 to 19")
+    if value > 19:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 19, got {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)

@@ -19,6 +19,7 @@ from smplpix_rt.cli.args import (
     add_model_arguments,
     count,
     image_size,
+    nice_steps,
     positive_float,
     positive_int,
 )
@@ -82,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 #: Viewer options that ``--viewer`` passes on when given: (flag, type, choices, metavar, what it is).
 VIEWER_PASSTHROUGH = (
     ("--overlap-stages", str, ("auto", "on", "off"), None, "when the render stages overlap"),
-    ("--render-nice", int, range(20), "N", "render threads' priority below the UI's"),
+    ("--render-nice", nice_steps, None, "N", "render threads' priority below the UI's, 0-19"),
     ("--gil-switch-ms", positive_float, None, "MS", "Python's thread switch interval"),
 )
 
