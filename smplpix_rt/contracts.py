@@ -96,12 +96,18 @@ class MeshTopology:
         uv: (V, 2) float32 texture coordinates in [0, 1] (v up), or None if the model has none.
         vertex_colors: (V, 3) float32 fixed per-vertex colours in [0, 1] for the
             SMPLpix-compatible encoding, or None (a colour code is then derived from rest_coords).
+        closed: the faces bound closed, consistently oriented surfaces (every edge of the
+            model's mesh, before any splitting of seams, is shared by exactly two faces that
+            run along it in opposite directions; see
+            :func:`smplpix_rt.body.skinning.is_closed_surface`). Seen from outside, such a
+            surface always shows its front faces, so the rasterizer may skip back faces.
     """
 
     faces: np.ndarray
     rest_coords: np.ndarray
     uv: np.ndarray | None = None
     vertex_colors: np.ndarray | None = None
+    closed: bool = False
 
     @property
     def num_vertices(self) -> int:

@@ -40,6 +40,7 @@ def test_spec_and_topology(body):
     assert np.abs(topo.rest_coords).max() == pytest.approx(1.0, abs=1e-6)
     assert topo.uv.shape == (14898, 2) and 0 <= topo.uv.min() and topo.uv.max() <= 1
     assert topo.vertex_colors.min() >= 0 and topo.vertex_colors.max() <= 1
+    assert topo.closed  # one closed surface once the seams are joined: the rasterizer skips back faces
 
 
 def test_zero_pose_stands_on_the_floor_facing_forwards(body):

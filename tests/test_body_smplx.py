@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from smplpix_rt.body import load_body_model
+from smplpix_rt.body.skinning import is_closed_surface
 from smplpix_rt.errors import InputError, ModelFileError
 
 pytestmark = pytest.mark.smplx
@@ -128,6 +129,7 @@ def test_spec_frame_and_topology(body):
     assert mesh.vertices[:, 1].min() == pytest.approx(0.0, abs=1e-5)
     assert body.topology.uv is None and body.topology.faces.dtype == np.int32
     assert body.topology.vertex_colors.shape == (10475, 3)
+    assert body.topology.closed == is_closed_surface(body.topology.faces)
     np.testing.assert_allclose(np.linalg.norm(mesh.normals, axis=1), 1.0, atol=1e-5)
 
 

@@ -8,8 +8,9 @@ import math
 import moderngl
 import numpy as np
 import pytest
-from raster_meshes import facing_triangle, front_camera, make_topology, snowman_mesh, sphere_mesh
+from raster_meshes import ellipsoid, facing_triangle, front_camera, make_topology, snowman_mesh, sphere_mesh
 
+from smplpix_rt.body.skinning import is_closed_surface
 from smplpix_rt.camera import Camera, look_at
 from smplpix_rt.contracts import Mesh, MeshTopology
 from smplpix_rt.errors import InputError, SmplpixError
@@ -118,6 +119,66 @@ def test_faces_are_drawn_from_both_sides(ctx):
     assert a.mask.sum() > 100
     np.testing.assert_array_equal(a.mask, b.mask)
     np.testing.assert_allclose(a.planes[0], b.planes[0], atol=1e-3)
+
+
+def closed(mesh: Mesh, faces: np.ndarray | None = None) -> Mesh:
+    """``mesh`` with its topology marked closed (and ``faces`` instead of its own, if given)."""
+    faces = mesh.topology.faces if faces is None else faces
+    return Mesh(mesh.vertices, mesh.normals, dataclasses.replace(mesh.topology, faces=faces, closed=True))
+
+
+def test_is_closed_surface():
+    _, _, faces, _ = ellipsoid((0, 0, 0), (1, 1, 1), rings=6, segments=8)
+    assert is_closed_surface(faces)
+    assert is_closed_surface(np.concatenate([faces, faces + faces.max() + 1]))  # two separate closed parts
+    assert is_closed_surface(faces[:, ::-1])  # inside-out is still closed and consistent
+    assert not is_closed_surface(faces[1:])  # a hole
+    flipped = faces.copy()
+    flipped[3] = flipped[3, ::-1]
+    assert not is_closed_surface(flipped)  # one face wound the other way
+    assert not is_closed_surface(np.concatenate([faces, faces[:1]]))  # a face twice: non-manifold edges
+    assert not is_closed_surface(np.zeros((0, 3), np.int32))
+
+
+@pytest.mark.parametrize("encoding", ["neural", "smplpix", "shaded"])
+def test_skipping_back_faces_of_a_closed_mesh_leaves_the_image_unchanged(ctx, encoding):
+    size = 80
+    mesh = snowman_mesh(detail=14)  # four closed ellipsoids, the arms sunk into the body
+    eyes = [(0.0, 0.0, 3.0), (2.2, 1.4, -1.6), (-0.4, -2.6, 0.9), (0.0, 0.3, -1.2), (1.0, 0.1, 0.6)]
+    with GBufferRenderer(ctx, size, size, encoding=encoding) as renderer:
+        for eye in eyes:
+            camera = front_camera(size, eye=eye, fov_y_deg=60.0)
+            assert renderer_module.skips_back_faces(closed(mesh).topology, mesh.vertices, camera)
+            culled, drawn = renderer.render(closed(mesh), camera), renderer.render(mesh, camera)
+            assert drawn.mask.sum() > 100
+            np.testing.assert_array_equal(culled.mask, drawn.mask)
+            # Where a back face meets a front face at the silhouette the depth test may pick either.
+            differ = np.any([np.abs(a - b).max(-1) > 1e-3 for a, b in zip(culled.planes, drawn.planes, strict=True)], 0)
+            assert differ.sum() <= 3
+
+
+def test_skipped_faces_are_the_ones_facing_away(ctx):
+    # An inside-out sphere marked closed: from outside only its far half faces the camera.
+    size = 64
+    sphere = sphere_mesh(0.5)
+    inside_out = closed(sphere, sphere.topology.faces[:, ::-1].copy())
+    camera = front_camera(size, distance=3.0)
+    with GBufferRenderer(ctx, size, size) as renderer:
+        near_depth = renderer.render(sphere, camera).planes[1][size // 2, size // 2, 3]
+        far_depth = renderer.render(inside_out, camera).planes[1][size // 2, size // 2, 3]
+    assert near_depth == pytest.approx(-0.5 / NEURAL_DEPTH_SCALE_M, abs=0.02)  # front of the sphere
+    assert far_depth == pytest.approx(0.5 / NEURAL_DEPTH_SCALE_M, abs=0.02)  # back of the sphere
+
+
+def test_back_faces_are_drawn_when_the_camera_sees_inside(ctx):
+    size = 64
+    sphere = closed(sphere_mesh(0.5))
+    inside = front_camera(size, distance=0.2)  # the camera sits inside the sphere
+    clipped = dataclasses.replace(front_camera(size, distance=3.0), far=3.2)  # the far plane cuts the sphere
+    for camera in (inside, clipped):
+        assert not renderer_module.skips_back_faces(sphere.topology, sphere.vertices, camera)
+    with GBufferRenderer(ctx, size, size) as renderer:
+        assert renderer.render(sphere, inside).mask.all()  # the inner wall all round
 
 
 # ----------------------------------------------------------------------------------- encodings

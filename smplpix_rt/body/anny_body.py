@@ -188,6 +188,7 @@ class AnnyBody(BodyModel):
             rest_coords=rest_coords.astype(np.float32),
             uv=d.render_uv.astype(np.float32),
             vertex_colors=colors.astype(np.float32),
+            closed=sk.is_closed_surface(d.render_to_base[d.render_faces]),
         )
 
     # ------------------------------------------------------------------ rest state (shape + expression)

@@ -303,6 +303,31 @@ def normalize_planar(vectors: torch.Tensor, eps: float = 1e-20) -> torch.Tensor:
     return vectors * norm_sq.clamp_min_(eps).rsqrt_()
 
 
+def is_closed_surface(faces: np.ndarray) -> bool:
+    """Whether triangles bound closed, consistently oriented surfaces.
+
+    True when every edge is used by exactly two triangles that run along it in opposite
+    directions (so each directed edge occurs once and its reverse occurs too). Index the faces by
+    the model's own vertices: a render mesh whose seams were split into duplicate vertices has
+    open edges along the seams even when the surface is closed.
+
+    Args:
+        faces: (F, 3) integer vertex indices, one consistent winding.
+    """
+    f = np.asarray(faces, np.int64)
+    if f.ndim != 2 or f.shape[1] != 3 or f.size == 0:
+        return False
+    if ((f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 2] == f[:, 0])).any():
+        return False
+    num = int(f.max()) + 1
+    tails = f.reshape(-1)
+    heads = f[:, [1, 2, 0]].reshape(-1)
+    directed = tails * num + heads
+    if np.unique(directed).size != directed.size:  # an edge run twice the same way: flipped or non-manifold
+        return False
+    return bool(np.isin(heads * num + tails, directed).all())
+
+
 @dataclass(frozen=True, eq=False)
 class VertexNormals:
     """Area-weighted vertex normals of a fixed triangle list (face incidence precomputed).

@@ -290,6 +290,7 @@ class SmplxBody(BodyModel):
             rest_coords=rest_coords.astype(np.float32),
             uv=None,
             vertex_colors=np.asarray(colors, np.float32),
+            closed=sk.is_closed_surface(self._faces),
         )
 
     # ------------------------------------------------------------------ rest state

@@ -6,7 +6,7 @@ import moderngl
 import numpy as np
 
 from smplpix_rt.camera import Camera
-from smplpix_rt.contracts import GBuffer, Mesh
+from smplpix_rt.contracts import GBuffer, Mesh, MeshTopology
 from smplpix_rt.errors import InputError, SmplpixError
 from smplpix_rt.raster.context import finish_releasing_gil, render_releasing_gil
 from smplpix_rt.raster.encodings import DEFAULT_ENCODING, Encoding, get_encoding
@@ -16,15 +16,41 @@ from smplpix_rt.raster.programs import build_program
 _SHADER = "gbuffer.glsl"
 
 
+def skips_back_faces(topology: MeshTopology, vertices: np.ndarray, camera: Camera) -> bool:
+    """Whether drawing only the front faces of a mesh gives the same image as drawing all of them.
+
+    True when the topology is closed (:attr:`MeshTopology.closed`) and every vertex lies between
+    the camera's near and far planes. The camera then sees the surface from outside, nothing is
+    clipped open, and along every pixel's ray the nearest surface is entered from outside: a
+    front face. Two things can still tell the images apart, in single pixels: along the
+    silhouette a back face and a front face meet at nearly the same depth and the depth test may
+    pick either; and where posing folds the surface through itself, an inside-out patch facing
+    the camera is dropped (both images then show a skinning artefact).
+
+    Args:
+        topology: the mesh's topology.
+        vertices: (V, 3) float32 world positions.
+        camera: the view.
+    """
+    if not topology.closed:
+        return False
+    depth = vertices @ np.asarray(camera.rotation, np.float32)[2] + np.float32(camera.translation[2])
+    return bool(depth.min() > camera.near and depth.max() < camera.far)
+
+
 class GBufferRenderer:
     """Rasterizes meshes into the RGBA16F render targets of one encoding.
 
     The renderer is the single owner of its GL objects: one program per encoding used, the
     framebuffer with its colour textures and depth renderbuffer, and the vertex/index buffers of
     every topology it has drawn (cached by topology identity, least recently used dropped first).
-    Per frame only vertex positions and normals are uploaded. Faces are drawn from both sides (no
-    culling). The framebuffer's row 0 is the image's top row (see :meth:`Camera.projection`), so
-    ``textures`` hold image rows top-first and read-backs need no flip.
+    Per frame only vertex positions and normals are uploaded. The framebuffer's row 0 is the
+    image's top row (see :meth:`Camera.projection`), so ``textures`` hold image rows top-first and
+    read-backs need no flip.
+
+    Faces are drawn from both sides, except that back faces are skipped when that cannot change
+    the image (see :func:`skips_back_faces`): under a software OpenGL driver that halves the
+    raster time of a body mesh, whose triangles are about as many as the pixels it covers.
 
     Args:
         ctx: the moderngl context that owns every object created here.
@@ -138,15 +164,23 @@ class GBufferRenderer:
         vertex_array = buffers.vertex_array(self._encoding.name, program)
         ctx = self._ctx
         self._clear()
-        # The scope binds our framebuffer with only depth testing on (no culling, no blending) and
+        cull = skips_back_faces(mesh.topology, vertices, camera)
+        # The scope binds our framebuffer with depth testing (and culling) only, no blending, and
         # restores the caller's framebuffer and enable flags; the depth function stays GL's default "<".
         # Each ctx.scope() is a GL-side object: release it at once, or it lives as long as the context.
-        scope = ctx.scope(self._framebuffer, enable_only=moderngl.DEPTH_TEST)
+        flags = moderngl.DEPTH_TEST | (moderngl.CULL_FACE if cull else 0)
+        scope = ctx.scope(self._framebuffer, enable_only=flags)
+        front_face, cull_face = ctx.front_face, ctx.cull_face
         try:
             with scope:
                 ctx.depth_func = "<"
+                if cull:
+                    # Faces are counter-clockwise seen from outside with y up; rows run top-first
+                    # here (y down), which mirrors the winding in window space.
+                    ctx.front_face, ctx.cull_face = "cw", "back"
                 render_releasing_gil(vertex_array, moderngl.TRIANGLES)
         finally:
+            ctx.front_face, ctx.cull_face = front_face, cull_face
             scope.release()
 
     def render(self, mesh: Mesh, camera: Camera) -> GBuffer:
