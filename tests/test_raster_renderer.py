@@ -181,6 +181,21 @@ def test_back_faces_are_drawn_when_the_camera_sees_inside(ctx):
         assert renderer.render(sphere, inside).mask.all()  # the inner wall all round
 
 
+def test_widen_half_is_exact_and_leaves_the_thread_setting_alone():
+    import torch
+
+    bits = np.arange(65536, dtype=np.uint16)  # every half float: zeros, subnormals, inf, NaN
+    half = bits.view(np.float16).reshape(256, 64, 4)
+    threads = torch.get_num_threads()
+    wide = renderer_module.widen_half(half)
+    assert wide.dtype == np.float32 and wide.shape == half.shape and torch.get_num_threads() == threads
+    expected = half.astype(np.float32)
+    np.testing.assert_array_equal(np.isnan(wide), np.isnan(expected))
+    finite = ~np.isnan(expected)
+    np.testing.assert_array_equal(wide[finite], expected[finite])
+    np.testing.assert_array_equal(np.signbit(wide), np.signbit(expected))
+
+
 # ----------------------------------------------------------------------------------- encodings
 
 

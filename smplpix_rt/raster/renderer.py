@@ -16,6 +16,24 @@ from smplpix_rt.raster.programs import build_program
 _SHADER = "gbuffer.glsl"
 
 
+def widen_half(half: np.ndarray) -> np.ndarray:
+    """A float32 copy of a float16 array (exact), converted on the calling thread.
+
+    PyTorch's vectorized conversion is ~10x faster than NumPy's here; it runs with one intra-op
+    thread, as the caller may share the cores with a generator (see ``smplpix_rt.body.skinning.torch_threads``).
+    """
+    import torch
+
+    out = np.empty(half.shape, np.float32)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.from_numpy(out).copy_(torch.from_numpy(np.ascontiguousarray(half)))
+    finally:
+        torch.set_num_threads(previous)
+    return out
+
+
 def skips_back_faces(topology: MeshTopology, vertices: np.ndarray, camera: Camera) -> bool:
     """Whether drawing only the front faces of a mesh gives the same image as drawing all of them.
 
@@ -304,6 +322,9 @@ class GBufferRenderer:
                 program[name].value = value
 
     def _read_target(self, index: int) -> np.ndarray:
-        plane = np.empty((self.height, self.width, 4), np.float32)
-        self._framebuffer.read_into(plane, components=4, attachment=index, dtype="f4")
-        return plane
+        # The targets hold half floats. Asked for float32, Mesa's llvmpipe converts them in a slow
+        # generic path; read as they are and widened by widen_half, the same values came back in
+        # 0.17 instead of 0.40 ms for the two 256² targets here, 1.0 instead of 1.6 ms at 512².
+        half = np.empty((self.height, self.width, 4), np.float16)
+        self._framebuffer.read_into(half, components=4, attachment=index, dtype="f2")
+        return widen_half(half)
