@@ -132,18 +132,42 @@ class Camera:
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0, 1.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
     """World-to-camera (R, t) of a camera at ``eye`` looking at ``target`` (OpenCV axes)."""
-    eye, target, up = (np.asarray(a, np.float64) for a in (eye, target, up))
-    forward = target - eye
-    if np.linalg.norm(forward) < 1e-9:
-        raise InputError("camera eye and target coincide")
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, up)
-    if np.linalg.norm(right) < 1e-9:  # looking straight up or down: pick any horizontal right
-        right = np.cross(forward, (0.0, 0.0, 1.0))
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    rotation = np.stack([right, down, forward])
-    return rotation, -rotation @ eye
+    # Plain float arithmetic on 3-vectors: the viewer builds a camera on its UI thread every frame,
+    # and a few dozen tiny NumPy calls there each wait for the GIL behind the render threads.
+    e, g, u = (_vec3(a) for a in (eye, target, up))
+    forward = _unit(_sub(g, e), "camera eye and target coincide")
+    right = _cross(forward, u)
+    if _norm(right) < 1e-9:  # looking straight up or down: pick any horizontal right
+        right = _cross(forward, (0.0, 0.0, 1.0))
+    right = _unit(right, "camera eye and target coincide")
+    down = _cross(forward, right)
+    rotation = np.array([right, down, forward], np.float64)
+    translation = np.array([-sum(r * x for r, x in zip(row, e, strict=True)) for row in (right, down, forward)])
+    return rotation, translation
+
+
+def _vec3(a) -> tuple[float, float, float]:
+    x, y, z = (float(v) for v in np.asarray(a, np.float64).reshape(3))
+    return x, y, z
+
+
+def _sub(a, b) -> tuple[float, float, float]:
+    return a[0] - b[0], a[1] - b[1], a[2] - b[2]
+
+
+def _cross(a, b) -> tuple[float, float, float]:
+    return a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]
+
+
+def _norm(a) -> float:
+    return math.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
+
+
+def _unit(a, error: str) -> tuple[float, float, float]:
+    length = _norm(a)
+    if length < 1e-9:
+        raise InputError(error)
+    return a[0] / length, a[1] / length, a[2] / length
 
 
 @dataclass(frozen=True)
@@ -169,11 +193,15 @@ class OrbitCamera:
         if self.distance <= 0:
             raise InputError(f"orbit camera distance must be positive, got {self.distance}")
         yaw, pitch = math.radians(self.yaw_deg), math.radians(max(-89.0, min(89.0, self.pitch_deg)))
-        offset = np.array([math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch)])
-        target = np.asarray(self.target, np.float64)
-        rotation, _ = look_at(target + self.distance * offset, target)
-        target = target + rotation[0] * self.pan[0] - rotation[1] * self.pan[1]
-        eye = target + self.distance * offset
+        offset = (math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch))
+        target = _vec3(self.target)
+        eye = tuple(t + self.distance * o for t, o in zip(target, offset, strict=True))
+        rotation, _ = look_at(eye, target)
+        right, down = rotation[0].tolist(), rotation[1].tolist()
+        # The pan moves the camera and its target together, parallel to the image plane.
+        shift = tuple(r * self.pan[0] - d * self.pan[1] for r, d in zip(right, down, strict=True))
+        target = tuple(t + s for t, s in zip(target, shift, strict=True))
+        eye = tuple(e + s for e, s in zip(eye, shift, strict=True))
         rotation, translation = look_at(eye, target)
         return Camera.from_fov(width, height, self.fov_y_deg, rotation, translation)
 
