@@ -89,9 +89,10 @@ class AnnyBody(BodyModel):
         threads: PyTorch intra-op threads used by ``forward`` (default 1, see
             :func:`~smplpix_rt.body.skinning.torch_threads`); None keeps the process setting.
         kernels: ``"numba"``: skin in one fused float32 loop
-            (:func:`~smplpix_rt.body.kernels.skin`); ``"torch"``: PyTorch ``embedding_bag`` and
-            planar multiply-adds; ``"auto"`` (default): ``"numba"`` when Numba is installed.
-            Both give the same mesh up to float32 rounding.
+            (:func:`~smplpix_rt.body.kernels.skin`) and apply facial actions in one pass over the
+            face (:class:`~smplpix_rt.body.kernels.LocalBlendshapes`); ``"torch"``: PyTorch
+            ``embedding_bag`` and planar multiply-adds; ``"auto"`` (default): ``"numba"`` when
+            Numba is installed. Both give the same mesh up to float32 rounding.
 
     Raises:
         ModelFileError: the file is missing or not a baked Anny file of this format version.
@@ -165,6 +166,13 @@ class AnnyBody(BodyModel):
         self._parents = np.maximum(d.bone_parents, 0).astype(np.int64)
         self._normals = sk.VertexNormals.from_faces(d.faces, d.num_vertices)
         self._face_normals = sk.LocalNormals.around(d.faces, d.num_vertices, d.face_vertex_indices)
+        self._face_patch = (
+            fast_kernels.LocalBlendshapes.build(
+                d.faces, d.num_vertices, d.face_vertex_indices, self._face_deltas.numpy(), d.render_to_base
+            )
+            if self.kernels == "numba"
+            else None
+        )
         self._render_to_base = t(d.render_to_base.astype(np.int64))
         render = d.render_to_base
         self._weights = sk.SparseWeights.from_padded(d.skin_weights[render], d.skin_indices[render], j)
@@ -244,6 +252,11 @@ class AnnyBody(BodyModel):
         expression = np.asarray(expression, np.float32)
         if not expression.any():
             return skeleton
+        if self._face_patch is not None:  # one pass over the face, straight into render order
+            rows = self._face_patch.apply(
+                expression, base.numpy(), skeleton.vertex_rows.numpy(), skeleton.normal_rows.numpy()
+            )
+            return replace(skeleton, vertex_rows=torch.from_numpy(rows[0]), normal_rows=torch.from_numpy(rows[1]))
         face = (torch.from_numpy(expression) @ self._face_deltas).reshape(-1, 3)
         base = base.index_add(0, self._face_index, face)
         normals = self._face_normals.update(base_normals, base)

@@ -1,4 +1,4 @@
-"""Numba kernels for the SMPL-X per-pose work: quantized pose correctives and fused skinning (optional).
+"""Numba kernels for the per-frame body work: quantized pose correctives, fused skinning, local blendshapes (optional).
 
 A whole new SMPL-X pose multiplies 486 pose features by a 486 x 31,425 corrective matrix. In
 float32 that is 61 MB to stream per pose, ~2.4 ms on one core of the reference box however it is
@@ -14,6 +14,10 @@ the pose update within budget:
   ~1e-7 relative).
 - :func:`skin` blends each vertex's few joint transforms and applies them to the corrected rest
   vertex and its normal in one loop, writing (V, 3) outputs directly (no planar intermediates).
+
+:class:`LocalBlendshapes` applies blendshapes that move only part of a mesh (Anny's facial
+actions) and redoes the normals around them in one pass, straight into render order: an Anny
+expression edit measured 1.22 -> 0.68 ms per forward against the PyTorch formulation.
 
 Kernels release the GIL (the viewer poses bodies on a worker thread) and run on the calling thread
 only. They are compiled on first use (a few seconds) and cached next to this file, or in Numba's
@@ -158,6 +162,105 @@ def skin(
     return vertices, normals
 
 
+@dataclass(frozen=True, eq=False)
+class LocalBlendshapes:
+    """Blendshapes that move a few vertices (e.g. a face), applied to rest rows in render order.
+
+    One pass adds the weighted deltas to the moving vertices and recomputes the area-weighted
+    normals of every vertex of a triangle that touches one of them (the only normals that can
+    change), writing straight into copies of the render-order rows. The result equals adding the
+    deltas to the whole mesh, recomputing all normals and gathering the rows again, up to float32
+    summation order.
+
+    Attributes:
+        deltas: (K, M * 3) float32 blendshape rows over the moving vertices.
+        moving: (M,) int64 moving vertices.
+        faces: (F, 3) int64 the triangles incident to an affected vertex (mesh vertex indices).
+        affected: (A,) int64 vertices whose normals can change.
+        incident_offsets, incident_faces: the triangles of each affected vertex (CSR rows into ``faces``).
+        moving_rows, moving_index: render rows showing a moving vertex, and which one (into ``moving``).
+        affected_rows, affected_index: render rows showing an affected vertex, and which one (into ``affected``).
+    """
+
+    deltas: np.ndarray
+    moving: np.ndarray
+    faces: np.ndarray
+    affected: np.ndarray
+    incident_offsets: np.ndarray
+    incident_faces: np.ndarray
+    moving_rows: np.ndarray
+    moving_index: np.ndarray
+    affected_rows: np.ndarray
+    affected_index: np.ndarray
+
+    @staticmethod
+    def build(faces: np.ndarray, num_vertices: int, moving: np.ndarray, deltas: np.ndarray, render_to_mesh: np.ndarray):
+        """Precompute the patch for a triangle list, the moving vertices and their (K, M * 3) deltas."""
+        f = np.asarray(faces, np.int64)
+        moving = np.asarray(moving, np.int64)
+        is_moving = np.zeros(num_vertices, bool)
+        is_moving[moving] = True
+        affected = np.unique(f[is_moving[f].any(1)])
+        is_affected = np.zeros(num_vertices, bool)
+        is_affected[affected] = True
+        local = f[is_affected[f].any(1)]
+        position = np.full(num_vertices, -1, np.int64)
+        position[affected] = np.arange(affected.size)
+        corner_vertex, corner_face = local.reshape(-1), np.repeat(np.arange(local.shape[0]), 3)
+        keep = is_affected[corner_vertex]
+        owner = position[corner_vertex[keep]]
+        order = np.argsort(owner, kind="stable")
+        counts = np.bincount(owner, minlength=affected.size)
+        moving_at = np.full(num_vertices, -1, np.int64)
+        moving_at[moving] = np.arange(moving.size)
+        render = np.asarray(render_to_mesh, np.int64)
+        moving_rows = np.flatnonzero(moving_at[render] >= 0)
+        affected_rows = np.flatnonzero(position[render] >= 0)
+        return LocalBlendshapes(
+            deltas=np.ascontiguousarray(deltas, np.float32),
+            moving=moving,
+            faces=np.ascontiguousarray(local),
+            affected=affected,
+            incident_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            incident_faces=np.ascontiguousarray(corner_face[keep][order]),
+            moving_rows=moving_rows,
+            moving_index=moving_at[render[moving_rows]],
+            affected_rows=affected_rows,
+            affected_index=position[render[affected_rows]],
+        )
+
+    def apply(
+        self, weights: np.ndarray, vertices: np.ndarray, vertex_rows: np.ndarray, normal_rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rest rows with the blendshapes ``weights`` (K,) added.
+
+        Args:
+            weights: (K,) blendshape weights.
+            vertices: (V, 3) float32 mesh vertices without the blendshapes.
+            vertex_rows, normal_rows: (R, 3) float32 render-order rows without them (not modified).
+
+        Returns:
+            New (R, 3) float32 vertex and unit normal rows.
+        """
+        offsets = np.asarray(weights, np.float32) @ self.deltas
+        out_vertices, out_normals = vertex_rows.copy(), normal_rows.copy()
+        _kernel("blendshapes")(
+            offsets.reshape(-1, 3),
+            self.moving,
+            np.ascontiguousarray(vertices, np.float32),
+            self.faces,
+            self.incident_offsets,
+            self.incident_faces,
+            self.moving_rows,
+            self.moving_index,
+            self.affected_rows,
+            self.affected_index,
+            out_vertices,
+            out_normals,
+        )
+        return out_vertices, out_normals
+
+
 def padded_weights(dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(V, K) int32 joints and float32 weights of the non-zeros of a (V, J) weight matrix."""
     nonzero = dense != 0
@@ -174,7 +277,7 @@ def _kernel(name: str):
             import numba
         except ImportError:
             raise BackendUnavailableError("the fast SMPL-X kernels need Numba: pip install numba") from None
-        source = {"matvec": _matvec_kernel, "skin": _skin_kernel}[name]
+        source = {"matvec": _matvec_kernel, "skin": _skin_kernel, "blendshapes": _blendshapes_kernel}[name]
         kernel = _KERNELS[name] = numba.njit(nogil=True, cache=True, fastmath=True)(source)
     return kernel
 
@@ -237,3 +340,57 @@ def _skin_kernel(rest, rest_n, offsets, no_offsets, index, weight, t, shift, out
         out_n[v, 0] = nx * inv
         out_n[v, 1] = ny * inv
         out_n[v, 2] = nz * inv
+
+
+def _blendshapes_kernel(
+    offsets,
+    moving,
+    vertices,
+    faces,
+    incident_offsets,
+    incident_faces,
+    moving_rows,
+    moving_index,
+    affected_rows,
+    affected_index,
+    out_vertices,
+    out_normals,
+):  # pragma: no cover - compiled by Numba
+    moved = vertices.copy()
+    for i in range(moving.shape[0]):
+        v = moving[i]
+        moved[v, 0] += offsets[i, 0]
+        moved[v, 1] += offsets[i, 1]
+        moved[v, 2] += offsets[i, 2]
+    n_faces = faces.shape[0]
+    face_normals = np.empty((n_faces, 3), np.float32)
+    for f in range(n_faces):
+        a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+        ux, uy, uz = moved[b, 0] - moved[a, 0], moved[b, 1] - moved[a, 1], moved[b, 2] - moved[a, 2]
+        wx, wy, wz = moved[c, 0] - moved[a, 0], moved[c, 1] - moved[a, 1], moved[c, 2] - moved[a, 2]
+        face_normals[f, 0] = uy * wz - uz * wy
+        face_normals[f, 1] = uz * wx - ux * wz
+        face_normals[f, 2] = ux * wy - uy * wx
+    n_affected = incident_offsets.shape[0] - 1
+    normals = np.empty((n_affected, 3), np.float32)
+    for a in range(n_affected):
+        x = y = z = np.float32(0.0)
+        for k in range(incident_offsets[a], incident_offsets[a + 1]):
+            f = incident_faces[k]
+            x += face_normals[f, 0]
+            y += face_normals[f, 1]
+            z += face_normals[f, 2]
+        inv = np.float32(1.0) / np.sqrt(max(x * x + y * y + z * z, np.float32(1e-20)))
+        normals[a, 0] = x * inv
+        normals[a, 1] = y * inv
+        normals[a, 2] = z * inv
+    for i in range(moving_rows.shape[0]):
+        r, v = moving_rows[i], moving[moving_index[i]]
+        out_vertices[r, 0] = moved[v, 0]
+        out_vertices[r, 1] = moved[v, 1]
+        out_vertices[r, 2] = moved[v, 2]
+    for i in range(affected_rows.shape[0]):
+        r, a = affected_rows[i], affected_index[i]
+        out_normals[r, 0] = normals[a, 0]
+        out_normals[r, 1] = normals[a, 1]
+        out_normals[r, 2] = normals[a, 2]
