@@ -242,10 +242,12 @@ class LocalBlendshapes:
         Returns:
             New (R, 3) float32 vertex and unit normal rows.
         """
-        offsets = np.asarray(weights, np.float32) @ self.deltas
+        # The weighted sum runs in the kernel: NumPy's matmul would wake its BLAS threads, which
+        # then spin on the cores a PyTorch generator needs (it doubled its time in the pipeline).
         out_vertices, out_normals = vertex_rows.copy(), normal_rows.copy()
         _kernel("blendshapes")(
-            offsets.reshape(-1, 3),
+            np.ascontiguousarray(weights, np.float32),
+            self.deltas,
             self.moving,
             np.ascontiguousarray(vertices, np.float32),
             self.faces,
@@ -343,7 +345,8 @@ def _skin_kernel(rest, rest_n, offsets, no_offsets, index, weight, t, shift, out
 
 
 def _blendshapes_kernel(
-    offsets,
+    weights,
+    deltas,
     moving,
     vertices,
     faces,
@@ -356,12 +359,19 @@ def _blendshapes_kernel(
     out_vertices,
     out_normals,
 ):  # pragma: no cover - compiled by Numba
+    offsets = np.zeros(deltas.shape[1], np.float32)
+    for k in range(weights.shape[0]):
+        w = weights[k]
+        if w != 0.0:  # expressions usually use a few of the blendshapes
+            row = deltas[k]
+            for j in range(offsets.shape[0]):
+                offsets[j] += w * row[j]
     moved = vertices.copy()
     for i in range(moving.shape[0]):
         v = moving[i]
-        moved[v, 0] += offsets[i, 0]
-        moved[v, 1] += offsets[i, 1]
-        moved[v, 2] += offsets[i, 2]
+        moved[v, 0] += offsets[3 * i]
+        moved[v, 1] += offsets[3 * i + 1]
+        moved[v, 2] += offsets[3 * i + 2]
     n_faces = faces.shape[0]
     face_normals = np.empty((n_faces, 3), np.float32)
     for f in range(n_faces):

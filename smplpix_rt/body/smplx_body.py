@@ -122,7 +122,9 @@ class _PoseCorrectives:
         if self.quantized is not None:
             return self.quantized.matvec(x, rows)
         dense = self.dense if rows is None else self.dense[rows]
-        return x.astype(np.float32) @ dense
+        # Through PyTorch, on the caller's intra-op threads: NumPy's matmul would wake its own BLAS
+        # threads, which keep spinning on the cores a generator needs.
+        return (torch.from_numpy(x.astype(np.float32)) @ torch.from_numpy(dense)).numpy()
 
 
 class SmplxBody(BodyModel):
