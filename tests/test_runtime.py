@@ -116,6 +116,28 @@ def test_torch_fp32_matches_reference(models, source):
     )
 
 
+def test_torch_runs_with_its_thread_count_on_any_thread(models):
+    """A thread whose PyTorch thread count was set to 1 by another thread still infers with the runtime's."""
+    import threading
+
+    previous = torch.get_num_threads()
+    runtime = TorchRuntime(models["safetensors"], precision="fp32", num_threads=2)
+    seen: list[int] = []
+
+    def work() -> None:
+        runtime.infer(planes_for("neural", seed=9))
+        seen.append(torch.get_num_threads())
+
+    torch.set_num_threads(1)  # a fresh thread now starts with one thread
+    try:
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join()
+    finally:
+        torch.set_num_threads(previous)
+    assert seen == [2]
+
+
 def test_torch_bf16_matches_reference(models):
     planes = planes_for("neural", seed=7)
     runtime = TorchRuntime(models["safetensors"], precision="bf16")

@@ -87,7 +87,8 @@ class TorchRuntime(Runtime):
             fp32/fp16 ``.onnx`` exported by smplpix-rt.
         precision: ``"auto"``, ``"fp32"``, ``"bf16"`` (or ``"fp16"`` on CUDA).
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        num_threads: if given, ``torch.set_num_threads`` (process-wide) for CPU inference.
+        num_threads: CPU inference threads; default: the loading thread's PyTorch setting. Every
+            ``infer`` runs with this count, on whichever thread calls it (see :meth:`infer`).
 
     Raises:
         ModelFileError: unreadable or incompatible model file (int8 ONNX included).
@@ -111,6 +112,7 @@ class TorchRuntime(Runtime):
             if num_threads < 1:
                 raise InputError(f"num_threads must be >= 1, got {num_threads}")
             torch.set_num_threads(num_threads)
+        self._threads = torch.get_num_threads()
         if self._device == "cpu":
             tune_host_allocator()
 
@@ -119,6 +121,12 @@ class TorchRuntime(Runtime):
         if self._graph is None:
             raise InputError("this TorchRuntime has been released")
         planes = validate_planes(self.manifest, planes)
+        if self._device == "cpu" and torch.get_num_threads() != self._threads:
+            # PyTorch gives a thread its count on the thread's first parallel call, copied from
+            # the last torch.set_num_threads of any thread. A generator thread that starts while
+            # another thread briefly runs on one thread (the body models do, every pose) would
+            # otherwise keep one thread for good.
+            torch.set_num_threads(self._threads)
         with torch.inference_mode():
             image = self.forward(*(torch.from_numpy(p)[None].to(self._device) for p in planes))[0]
             return image.cpu().numpy()
