@@ -161,6 +161,7 @@ class _Dist:
     rank: int
     world: int
     device: torch.device
+    owns_group: bool = False  # this process group was started by train() and ends with it
 
     @property
     def main(self) -> bool:
@@ -175,9 +176,10 @@ def _init_distributed() -> _Dist:
     device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
-    if world > 1 and not torch.distributed.is_initialized():
+    owns = world > 1 and not torch.distributed.is_initialized()
+    if owns:
         torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
-    return _Dist(rank, world, device)
+    return _Dist(rank, world, device, owns)
 
 
 def _use_bf16(precision: str, device: torch.device) -> bool:
@@ -497,11 +499,21 @@ def train(config: TrainConfig) -> TrainResult:
     Raises:
         InputError: invalid settings or dataset, or a run folder that would be overwritten.
     """
-    from smplpix_rt.train.report import RunLog
-
     if config.threads:
         torch.set_num_threads(config.threads)
     dist = _init_distributed()
+    try:
+        return _train(config, dist)
+    finally:
+        if dist.owns_group:
+            # A process that exits with its gloo group alive can abort in the group's destructor
+            # ("terminate called without an active exception"): end it here.
+            torch.distributed.destroy_process_group()
+
+
+def _train(config: TrainConfig, dist: _Dist) -> TrainResult:
+    from smplpix_rt.train.report import RunLog
+
     torch.manual_seed(config.seed)
     session = _Session(config, dist)
     if dist.world > 1:  # every rank has checked the run folder before rank 0 writes into it
