@@ -196,18 +196,14 @@ class LocalBlendshapes:
     @staticmethod
     def build(faces: np.ndarray, num_vertices: int, moving: np.ndarray, deltas: np.ndarray, render_to_mesh: np.ndarray):
         """Precompute the patch for a triangle list, the moving vertices and their (K, M * 3) deltas."""
-        f = np.asarray(faces, np.int64)
+        from smplpix_rt.body.skinning import faces_around
+
         moving = np.asarray(moving, np.int64)
-        is_moving = np.zeros(num_vertices, bool)
-        is_moving[moving] = True
-        affected = np.unique(f[is_moving[f].any(1)])
-        is_affected = np.zeros(num_vertices, bool)
-        is_affected[affected] = True
-        local = f[is_affected[f].any(1)]
+        affected, local = faces_around(faces, num_vertices, moving)
         position = np.full(num_vertices, -1, np.int64)
         position[affected] = np.arange(affected.size)
         corner_vertex, corner_face = local.reshape(-1), np.repeat(np.arange(local.shape[0]), 3)
-        keep = is_affected[corner_vertex]
+        keep = position[corner_vertex] >= 0
         owner = position[corner_vertex[keep]]
         order = np.argsort(owner, kind="stable")
         counts = np.bincount(owner, minlength=affected.size)

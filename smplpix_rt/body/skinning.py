@@ -365,6 +365,28 @@ class VertexNormals:
         return summed * (summed * summed).sum(1, keepdim=True).clamp_min_(1e-20).rsqrt_()
 
 
+def faces_around(faces: np.ndarray, num_vertices: int, moving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What a move of some vertices changes in the vertex normals.
+
+    Args:
+        faces: (F, 3) integer triangles.
+        num_vertices: V.
+        moving: indices of the vertices that move.
+
+    Returns:
+        ``(affected, needed)``: (A,) int64 sorted vertices of every triangle touching a moving
+        vertex (the only normals that can change), and (N, 3) int64 every triangle touching an
+        affected vertex (what their normals are summed over).
+    """
+    f = np.asarray(faces, np.int64)
+    is_moving = np.zeros(num_vertices, bool)
+    is_moving[np.asarray(moving, np.int64)] = True
+    affected = np.unique(f[is_moving[f].any(1)])
+    is_affected = np.zeros(num_vertices, bool)
+    is_affected[affected] = True
+    return affected, f[is_affected[f].any(1)]
+
+
 @dataclass(frozen=True, eq=False)
 class LocalNormals:
     """Vertex normals recomputed only where some vertices move (e.g. the face for an expression).
@@ -387,13 +409,7 @@ class LocalNormals:
 
     @staticmethod
     def around(faces: np.ndarray, num_vertices: int, moving: np.ndarray) -> LocalNormals:
-        f = np.asarray(faces, np.int64)
-        is_moving = np.zeros(num_vertices, bool)
-        is_moving[np.asarray(moving, np.int64)] = True
-        affected = np.unique(f[is_moving[f].any(1)])
-        is_affected = np.zeros(num_vertices, bool)
-        is_affected[affected] = True
-        needed = f[is_affected[f].any(1)]
+        affected, needed = faces_around(faces, num_vertices, moving)
         support = np.unique(needed)
         position = np.full(num_vertices, -1, np.int64)
         position[support] = np.arange(support.size)

@@ -26,11 +26,13 @@ def widen_half(half: np.ndarray) -> np.ndarray:
 
     out = np.empty(half.shape, np.float32)
     previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+    if previous != 1:
+        torch.set_num_threads(1)
     try:
         torch.from_numpy(out).copy_(torch.from_numpy(np.ascontiguousarray(half)))
     finally:
-        torch.set_num_threads(previous)
+        if previous != 1:
+            torch.set_num_threads(previous)
     return out
 
 
