@@ -60,16 +60,22 @@ class Controller:
         self._refresh_record_state()
         return shown
 
-    def draw_viewport(self, rect: Rect) -> None:
+    def draw_viewport(self, rect: Rect, only: Rect | None = None) -> None:
         """Clear the screen to the panel colour and draw the view into ``rect`` (GL coordinates).
 
         Docked panels are drawn without a background of their own (see ``DockLayout.begin_panel``):
-        this clear is it.
+        this clear is it. With ``only``, nothing outside that rectangle is touched, and it stays
+        the screen's scissor box (for the ImGui drawing that follows) until :meth:`end_redraw`.
         """
-        ctx = self.session.viewport.ctx
-        ctx.screen.use()
-        ctx.clear(*PANEL_BACKGROUND, 1.0)
+        screen = self.session.viewport.ctx.screen
+        screen.use()
+        screen.scissor = only
+        screen.clear(*PANEL_BACKGROUND, 1.0, viewport=only)
         self.session.viewport.draw(self.state.view, rect)
+
+    def end_redraw(self) -> None:
+        """Drop the scissor box :meth:`draw_viewport` left on the screen."""
+        self.session.viewport.ctx.screen.scissor = None
 
     def record_frame(self, now: float | None = None) -> None:
         """Feed the live recording: the view at the fixed output size, as often as the frame rate asks."""

@@ -126,6 +126,7 @@ def main_menu(state: AppState) -> None:
                 set_camera_preset(state, name)
         imgui.separator()
         state.view.show_hud = imgui.menu_item("HUD", "H", state.view.show_hud)[1]
+        state.view.whole_pixels = imgui.menu_item("whole-pixel zoom", "Z", state.view.whole_pixels)[1]
         imgui.end_menu()
     if imgui.begin_menu("Panels"):
         for name in PANELS:

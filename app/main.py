@@ -19,6 +19,7 @@ from smplpix_rt import __version__
 from smplpix_rt.cli.args import count, image_size, nice_steps, positive_float, positive_int
 from smplpix_rt.errors import SmplpixError
 
+from .damage import PARTIAL_REDRAW_MODES
 from .pacing import OVERLAP_MODES, UI_PACINGS
 from .window import NO_DISPLAY_MESSAGE, NoDisplayError, display_available, wake
 
@@ -62,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         choices=["neural", "gbuffer", "mesh", "side-by-side", "overlay"],
         help="start in this view mode",
+    )
+    p.add_argument(
+        "--whole-pixels",
+        action="store_true",
+        help="start with whole-pixel zoom: images zoomed by whole numbers, nearest-neighbour (key Z toggles it)",
     )
     _add_pacing_arguments(p.add_argument_group("UI pacing and CPU sharing"))
     _add_automation_arguments(p.add_argument_group("automation (scripted captures)"))
@@ -118,6 +124,13 @@ def _add_pacing_arguments(group: argparse._ArgumentGroup) -> None:
         help="pose and rasterize the next neural frame while the generator runs the previous one: more frames per "
         "second, longer edit-to-screen latency on a busy CPU; 'auto' (default) overlaps while a sequence plays "
         "or renders to video",
+    )
+    group.add_argument(
+        "--partial-redraw",
+        default="auto",
+        choices=PARTIAL_REDRAW_MODES,
+        help="redraw and present only the parts of the window that changed since the last frame; 'auto' "
+        "(default) does under software OpenGL on X11, where every pixel drawn costs CPU the generator needs",
     )
     group.add_argument(
         "--ui-pacing",

@@ -43,6 +43,10 @@ def _toggle_hud(state: AppState) -> None:
     state.view.show_hud = not state.view.show_hud
 
 
+def _toggle_whole_pixels(state: AppState) -> None:
+    state.view.whole_pixels = not state.view.whole_pixels
+
+
 @dataclass(frozen=True)
 class Shortcut:
     """One key chord and what it does."""
@@ -91,6 +95,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         shift=True,
     ),
     Shortcut(imgui.Key.h, "H", "show / hide the HUD", _toggle_hud),
+    Shortcut(imgui.Key.z, "Z", "whole-pixel zoom on / off (sharp generator pixels)", _toggle_whole_pixels),
 )
 
 MOUSE_HELP = (

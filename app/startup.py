@@ -14,6 +14,7 @@ from smplpix_rt.raster.context import is_software_renderer
 
 from .automation import Automation, AutomationOptions
 from .controller import Controller
+from .damage import redraws_changes_only
 from .pacing import follows_frames
 from .session import RenderSession, WorkerOptions
 from .state import AppState, History, ModelSettings, RecordSettings, ViewMode
@@ -78,8 +79,13 @@ def open_viewer(args: argparse.Namespace) -> Viewer:
             stats_json=args.stats_json,
             sequence=args.sequence,
         )
-        follow = follows_frames(args.ui_pacing, is_software_renderer(window.ctx))
-        return Viewer(window, controller, Automation(options, controller), max_fps=args.max_fps, follow_frames=follow)
+        software = is_software_renderer(window.ctx)
+        follow = follows_frames(args.ui_pacing, software)
+        partial = redraws_changes_only(args.partial_redraw, software, window.sub_buffer_copy is not None)
+        automation = Automation(options, controller)
+        return Viewer(
+            window, controller, automation, max_fps=args.max_fps, follow_frames=follow, partial_redraw=partial
+        )
     except BaseException:
         if session is not None:
             session.release()
@@ -99,6 +105,7 @@ def initial_state(session: RenderSession, args: argparse.Namespace) -> AppState:
     state.record = RecordSettings(folder=str(folder), fps=args.record_fps, width=width, height=height)
     if args.view is not None:
         state.view.mode = VIEW_NAMES[args.view]
+    state.view.whole_pixels = args.whole_pixels
     return state
 
 

@@ -68,6 +68,9 @@ class ViewSettings:
             None = chosen from the channel names (signed quantities map [-1, 1] to [0, 1]).
         overlay_opacity: weight of the shaded mesh over the neural image in overlay mode.
         show_hud: draw the frame-rate / latency line over the viewport.
+        whole_pixels: zoom images by whole numbers with nearest-neighbour sampling (each generator
+            pixel a sharp square; under software OpenGL also cheaper to draw) instead of filling
+            the viewport with bilinear sampling.
     """
 
     mode: ViewMode = ViewMode.NEURAL
@@ -77,6 +80,7 @@ class ViewSettings:
     gbuffer_offset: float | None = None
     overlay_opacity: float = 0.5
     show_hud: bool = True
+    whole_pixels: bool = False
 
 
 @dataclass
@@ -165,6 +169,7 @@ class Stats:
         body_ms, raster_ms, generator_ms: last per-stage timings.
         ui_frame_ms: recent average UI frame time (CPU side).
         ui_pacing: when the UI draws while neural frames are made: ``"frames"`` or ``"cap"``.
+        redraw: what a UI frame redraws: ``"whole window"`` or ``"changes only"``.
         stages: whether the render worker's stages overlap now, and the ``--overlap-stages`` mode.
         rss_mb: resident memory of the process.
         gpu_mem: one line about GPU memory, or "no GPU".
@@ -180,6 +185,7 @@ class Stats:
     generator_ms: float = 0.0
     ui_frame_ms: float = 0.0
     ui_pacing: str = "cap"
+    redraw: str = "whole window"
     stages: str = ""
     rss_mb: float = 0.0
     gpu_mem: str = "no GPU"

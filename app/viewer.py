@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 
@@ -9,6 +10,7 @@ from imgui_bundle import imgui
 
 from .automation import Automation
 from .controller import Controller, save_png
+from .damage import Box, ClipRects, DamageTracker, draw_list_signatures, to_gl_rect
 from .layout import DockLayout, main_menu
 from .pacing import FOLLOW_MAX_WAIT_S, LoopStatus, Pace, next_pace
 from .panels.camera import camera_panel
@@ -23,14 +25,27 @@ from .panels.viewport import hud, messages, viewport_input
 from .shortcuts import handle_shortcuts
 from .state import AppState
 from .sysinfo import gpu_memory, rss_mb
+from .viewport import image_rects
 from .window import Window
 
 #: Seconds between refreshes of the memory figures.
 MEMORY_REFRESH_S = 1.0
+#: Seconds between refreshes of the other figures (readable, and the panels showing them need not
+#: be redrawn every frame).
+STATS_REFRESH_S = 0.25
 #: Frames drawn after the last activity before the loop sleeps until the next event.
 SETTLE_FRAMES = 3
 #: Longest sleep while idle (the stats line still refreshes this often).
 IDLE_WAIT_S = 0.5
+#: With partial redraws, the whole window is still redrawn this often (a safety net).
+FULL_REDRAW_S = 2.0
+
+
+def _box_of(rect: tuple[int, int, int, int], margin: float = 1.0) -> Box:
+    """An (x, y, w, h) rectangle as a box, one unit wider on each side: centring a rectangle in the
+    window (y down) and in GL pixels (y up) can round to rows one apart."""
+    x, y, w, h = rect
+    return x - margin, y - margin, x + w + margin, y + h + margin
 
 
 class Viewer:
@@ -43,6 +58,8 @@ class Viewer:
         max_fps: UI frame-rate cap.
         follow_frames: while the render worker is busy with the user's edits, draw once per
             finished neural frame instead of at the cap (see :mod:`.pacing`).
+        partial_redraw: redraw and present only what changed since the last frame (see
+            :mod:`.damage`); needs the window's :attr:`~.window.Window.sub_buffer_copy`.
     """
 
     def __init__(
@@ -52,6 +69,7 @@ class Viewer:
         automation: Automation,
         max_fps: float = 60.0,
         follow_frames: bool = False,
+        partial_redraw: bool = False,
     ) -> None:
         self.window, self.controller, self.automation = window, controller, automation
         self.period = 1.0 / max_fps
@@ -61,9 +79,17 @@ class Viewer:
         self._layout = DockLayout()
         self._ui_ms: deque[float] = deque(maxlen=60)
         self._last_start = time.perf_counter()
-        self._last_memory = 0.0
+        self._last_memory = self._last_stats = 0.0
         self._settle = SETTLE_FRAMES  # frames still drawn after user input (at the cap or with the neural frames)
         self._pace = Pace.CAP
+        if partial_redraw and window.sub_buffer_copy is None:
+            raise ValueError("partial redraws need a window that can present part of its back buffer")
+        self._damage = DamageTracker() if partial_redraw else None
+        controller.state.stats.redraw = "changes only" if partial_redraw else "whole window"
+        self._viewport_key: tuple | None = None
+        self._viewport_boxes: list[Box] = []
+        self._framebuffer_size = (0, 0)
+        self._last_full = 0.0
 
     def run(self) -> None:
         while not (self.stop_requested or self.window.should_close or self.controller.quit or self.automation.finished):
@@ -80,16 +106,57 @@ class Viewer:
         self.automation.before_update(state, start)
         self.controller.update(min(dt, 0.25))
         imgui.render()
-        self.controller.draw_viewport(self._gl_rect(state.viewport_rect))
-        self.window.render_imgui()
-        self._capture()
-        self.window.swap()
+        rect = self._gl_rect(state.viewport_rect)
+        if self._damage is None:
+            self.controller.draw_viewport(rect)
+            self.window.render_imgui()
+            self._capture()
+            self.window.swap()
+        else:
+            self._redraw_changes(state, rect, start)
         self.controller.session.presented()  # latency: edit → the swap that puts its frame on screen
         self.window.collect_garbage()
         if not imgui.is_any_item_active() and state.drag_button is None:
             state.commit()  # a slider drag or a camera drag is one undo step
         self._update_stats(state, start)
         self._pace = self._next_pace(state, time.perf_counter())
+
+    def _redraw_changes(self, state: AppState, rect: tuple[int, int, int, int], now: float) -> None:
+        """Draw and present only the parts of the window that changed (see :mod:`.damage`)."""
+        window, draw_data = self.window, imgui.get_draw_data()
+        size, self._framebuffer_size = self._framebuffer_size, window.framebuffer_size
+        if window.take_exposed() or size != window.framebuffer_size or now - self._last_full >= FULL_REDRAW_S:
+            self._damage.invalidate()  # (a resized back buffer holds nothing worth keeping)
+        viewport = self.controller.session.viewport
+        key = (viewport.content_stamp, dataclasses.astuple(state.view), state.viewport_rect, viewport.image_size)
+        changed: list[Box] = []
+        if key != self._viewport_key:
+            if key[1:] == (self._viewport_key or (None,))[1:]:  # a new image in the same place
+                changed = self._viewport_boxes
+            else:  # moved, resized or another view: clear where images were, draw where they are
+                boxes = [_box_of(r) for r in image_rects(state.view, viewport.image_size, state.viewport_rect)]
+                changed, self._viewport_boxes = self._viewport_boxes + boxes, boxes
+            self._viewport_key = key
+        boxes = self._damage.damage(draw_list_signatures(draw_data), changed)
+        if boxes is None:
+            self._last_full = now
+            self.controller.draw_viewport(rect)
+            window.render_imgui()
+            self._capture()
+            window.present()
+            return
+        scale = (draw_data.framebuffer_scale.x, draw_data.framebuffer_scale.y)
+        regions = [(box, to_gl_rect(box, scale, window.framebuffer_size[1])) for box in boxes]
+        regions = [(box, region) for box, region in regions if region[2] > 0 and region[3] > 0]
+        clip = ClipRects(draw_data)
+        for box, region in regions:
+            self.controller.draw_viewport(rect, only=region)
+            clip.narrow(box)
+            window.render_imgui()
+        self.controller.end_redraw()
+        self._capture()
+        for _, region in regions:
+            window.present(region)
 
     def _wait(self) -> None:
         """Wait for the next frame's time (see :mod:`.pacing`), processing window events meanwhile."""
@@ -190,6 +257,9 @@ class Viewer:
         ms = (now - start) * 1000.0
         self._ui_ms.append(ms)
         self.automation.record_ui_time(ms)
+        if now - self._last_stats < STATS_REFRESH_S:
+            return
+        self._last_stats = now
         session, stats = self.controller.session, state.stats
         times = session.times
         stats.ui_frame_ms = sum(self._ui_ms) / len(self._ui_ms)

@@ -14,6 +14,7 @@ The camera functions at the bottom are pure: they map mouse drags and wheel step
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import moderngl
@@ -31,6 +32,7 @@ BACKGROUND = (0.06, 0.06, 0.07)
 #: Colour behind the docked panels (ImGui's dark-style window background, opaque).
 PANEL_BACKGROUND = (0.06, 0.06, 0.06)
 _CHANNELS = {"rgb": (0, 1, 2), "r": (0, 0, 0), "g": (1, 1, 1), "b": (2, 2, 2), "a": (3, 3, 3)}
+_STAMPS = itertools.count(1)
 
 
 def collect_gl_garbage(ctx: moderngl.Context) -> int:
@@ -68,6 +70,27 @@ def split_rect(rect: Rect) -> tuple[Rect, Rect]:
     return (x, y, half, height), (x + half, y, max(1, width - half), height)
 
 
+def whole_zoom_rect(image_width: int, image_height: int, rect: Rect) -> Rect:
+    """The image zoomed by the largest whole number that fits, centred in ``rect``; :func:`fit_rect`
+    when even the image's own size does not fit."""
+    x, y, width, height = rect
+    zoom = min(width // image_width, height // image_height)
+    if zoom < 1:
+        return fit_rect(image_width, image_height, rect)
+    w, h = image_width * zoom, image_height * zoom
+    return x + (width - w) // 2, y + (height - h) // 2, w, h
+
+
+def image_rects(view: ViewSettings, image_size: tuple[int, int], rect: Rect) -> list[Rect]:
+    """Where a view draws images inside ``rect``: the letterboxed image, or two side by side.
+
+    Works in any units and with either vertical direction (the rectangles are centred).
+    """
+    place = whole_zoom_rect if view.whole_pixels else fit_rect
+    areas = split_rect(rect) if view.mode is ViewMode.SIDE_BY_SIDE else (rect,)
+    return [place(*image_size, area) for area in areas]
+
+
 def display_range(names: tuple[str, ...], channels: str) -> tuple[float, float]:
     """(scale, offset) that maps the chosen G-buffer channels into [0, 1] for display.
 
@@ -103,31 +126,34 @@ class ViewportRenderer:
         self._mesh_stale = self._planes_stale = False
         self._has_mesh = False
         self._offscreen: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
+        #: Changes (unique across all viewports) whenever the frame shown changes.
+        self.content_stamp = next(_STAMPS)
 
     def set_frame(self, image: np.ndarray, mesh: Mesh, camera: Camera, gbuffer: GBuffer) -> None:
         """Show a finished frame: the neural image now, its mesh and G-buffer when a view needs them."""
         self._neural = self._blitter.upload_image(image, slot="neural")
         self._frame = (mesh, camera, gbuffer)
         self._mesh_stale = self._planes_stale = True
+        self.content_stamp = next(_STAMPS)
 
     def draw(self, view: ViewSettings, rect: Rect) -> None:
         """Draw the view selected in ``view`` into ``rect`` of the current framebuffer (aspect-correct)."""
-        w, h = self.image_size
+        targets = image_rects(view, self.image_size, rect)
+        smooth = not view.whole_pixels
         if view.mode is ViewMode.SIDE_BY_SIDE:
-            left, right = split_rect(rect)
-            self._draw_mesh(fit_rect(w, h, left))
-            self._draw_neural(fit_rect(w, h, right))
+            self._draw_mesh(targets[0], smooth)
+            self._draw_neural(targets[1], smooth)
             return
-        target = fit_rect(w, h, rect)
+        target = targets[0]
         if view.mode is ViewMode.MESH:
-            self._draw_mesh(target)
+            self._draw_mesh(target, smooth)
         elif view.mode is ViewMode.GBUFFER:
             self._draw_gbuffer(view, target)
         elif view.mode is ViewMode.OVERLAY and self._neural is not None and self._prepare_mesh():
             mode = OverlayMode(self._mesh.textures[0], float(np.clip(view.overlay_opacity, 0.0, 1.0)))
-            self._blitter.draw(self._neural, target, mode)
+            self._blitter.draw(self._neural, target, mode, smooth=smooth)
         else:
-            self._draw_neural(target)
+            self._draw_neural(target, smooth)
 
     def render_image(self, view: ViewSettings, width: int, height: int) -> np.ndarray:
         """The view drawn off-screen at a fixed size: (height, width, 3) uint8, row 0 at the top."""
@@ -187,13 +213,13 @@ class ViewportRenderer:
             self._planes_stale = False
         return self._planes
 
-    def _draw_neural(self, rect: Rect) -> None:
+    def _draw_neural(self, rect: Rect, smooth: bool) -> None:
         if self._neural is not None:
-            self._blitter.draw(self._neural, rect, ImageMode())
+            self._blitter.draw(self._neural, rect, ImageMode(), smooth=smooth)
 
-    def _draw_mesh(self, rect: Rect) -> None:
+    def _draw_mesh(self, rect: Rect, smooth: bool) -> None:
         if self._prepare_mesh():
-            self._blitter.draw(self._mesh.textures[0], rect, ImageMode())
+            self._blitter.draw(self._mesh.textures[0], rect, ImageMode(), smooth=smooth)
 
     def _draw_gbuffer(self, view: ViewSettings, rect: Rect) -> None:
         textures = self._prepare_planes()
@@ -244,6 +270,8 @@ __all__ = [
     "collect_gl_garbage",
     "display_range",
     "fit_rect",
+    "image_rects",
+    "whole_zoom_rect",
     "orbit_drag",
     "pan_drag",
     "split_rect",

@@ -42,6 +42,45 @@ def wake() -> None:
         pass
 
 
+class SubBufferCopy:
+    """``glXCopySubBufferMESA`` for one X11 window: put a rectangle of the back buffer on screen.
+
+    Unlike a buffer swap, the copy leaves the back buffer as it is, so a frame only needs to redraw
+    what changed (see :mod:`.damage`). Mesa's GLX offers it (extension ``GLX_MESA_copy_sub_buffer``),
+    also for its software rasterizers; :meth:`find` returns None elsewhere (Wayland, other drivers).
+    """
+
+    def __init__(self, copy, display: int, drawable: int) -> None:
+        self._copy, self._display, self._drawable = copy, display, drawable
+
+    @staticmethod
+    def find(handle) -> SubBufferCopy | None:
+        try:
+            display, drawable = glfw.get_x11_display(), glfw.get_glx_window(handle)
+            if not display or not drawable:
+                return None
+            libgl, libx11 = ctypes.CDLL("libGL.so.1"), ctypes.CDLL("libX11.so.6")
+            libx11.XDefaultScreen.argtypes, libx11.XDefaultScreen.restype = [ctypes.c_void_p], ctypes.c_int
+            query = libgl.glXQueryExtensionsString
+            query.argtypes, query.restype = [ctypes.c_void_p, ctypes.c_int], ctypes.c_char_p
+            extensions = (query(display, libx11.XDefaultScreen(display)) or b"").decode(errors="replace").split()
+            if "GLX_MESA_copy_sub_buffer" not in extensions:
+                return None
+            lookup = libgl.glXGetProcAddressARB
+            lookup.argtypes, lookup.restype = [ctypes.c_char_p], ctypes.c_void_p
+            address = lookup(b"glXCopySubBufferMESA")
+        except (AttributeError, OSError, TypeError, glfw.GLFWError):  # not X11 / GLX, or no such library
+            return None
+        if not address:
+            return None
+        signature = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_ulong, *[ctypes.c_int] * 4)
+        return SubBufferCopy(signature(address), display, drawable)
+
+    def __call__(self, x: int, y: int, width: int, height: int) -> None:
+        """Copy the rectangle (GL window coordinates, from the bottom left); flushes GL first."""
+        self._copy(self._display, self._drawable, x, y, width, height)
+
+
 class Window:
     """A GLFW window with a moderngl context and an ImGui context drawn on top.
 
@@ -78,6 +117,9 @@ class Window:
         self._framebuffer_size = tuple(glfw.get_framebuffer_size(self._handle))
         self._on_resize = self._framebuffer_resized  # a reference GLFW's callback slot needs alive
         glfw.set_framebuffer_size_callback(self._handle, self._on_resize)
+        self._exposed, self._sub_buffer_copy = True, False
+        self._on_refresh = self._refresh
+        glfw.set_window_refresh_callback(self._handle, self._on_refresh)
         self.ctx = moderngl.create_context(require=330)
         self.ctx.gc_mode = "context_gc"  # see collect_gl_garbage(); collected once per frame
         self._init_imgui()
@@ -148,6 +190,32 @@ class Window:
     def swap(self) -> None:
         glfw.swap_buffers(self._handle)
 
+    @property
+    def sub_buffer_copy(self) -> SubBufferCopy | None:
+        """The window's :class:`SubBufferCopy`, None where the platform has none (looked up once)."""
+        if self._sub_buffer_copy is False:
+            self._sub_buffer_copy = SubBufferCopy.find(self._handle)
+        return self._sub_buffer_copy
+
+    def present(self, rect: tuple[int, int, int, int] | None = None) -> None:
+        """Put the back buffer, or only ``rect`` of it (GL coordinates), on screen and keep it as it is.
+
+        Requires :attr:`sub_buffer_copy`; use :meth:`swap` otherwise.
+        """
+        copy = self.sub_buffer_copy
+        if copy is None:
+            raise RuntimeError("this window cannot present part of its back buffer")
+        width, height = self.framebuffer_size
+        copy(*(rect if rect is not None else (0, 0, width, height)))
+
+    def take_exposed(self) -> bool:
+        """True once after the window system asked for the window's contents again (exposed, restored)."""
+        exposed, self._exposed = self._exposed, False
+        return exposed
+
+    def _refresh(self, _handle) -> None:
+        self._exposed = True
+
     def collect_garbage(self) -> int:
         """Free the GL objects of dropped wrappers (the window's thread only); returns how many."""
         return collect_gl_garbage(self.ctx)
@@ -174,4 +242,4 @@ class Window:
         glfw.terminate()
 
 
-__all__ = ["NO_DISPLAY_MESSAGE", "NoDisplayError", "Window", "display_available"]
+__all__ = ["NO_DISPLAY_MESSAGE", "NoDisplayError", "SubBufferCopy", "Window", "display_available"]

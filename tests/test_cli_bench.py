@@ -25,6 +25,8 @@ def _args(**kw) -> argparse.Namespace:
         "overlap_stages": None,
         "gil_switch_ms": None,
         "render_nice": None,
+        "partial_redraw": None,
+        "whole_pixels": None,
     }
     return argparse.Namespace(**{**base, **kw})
 
@@ -55,7 +57,9 @@ def test_viewer_runs_are_summarized_against_the_pipeline_fps(monkeypatch):
     assert "256x256" in first and "1280x800" in first and "--script-random-edits" in first
     assert "--sequence" in commands[1][0] and first[first.index("--ui-gl-threads") + 1] == "0"
     assert first[first.index("--ui-pacing") + 1] == "auto" and first[first.index("--max-fps") + 1] == "60"
-    assert not {"--overlap-stages", "--render-nice", "--gil-switch-ms"} & set(first)  # the viewer's defaults
+    assert not {"--overlap-stages", "--render-nice", "--gil-switch-ms", "--partial-redraw", "--whole-pixels"} & set(
+        first
+    )  # the viewer's defaults
     options = {
         "ui_gl_threads": 2,
         "ui_pacing": "cap",
@@ -63,12 +67,15 @@ def test_viewer_runs_are_summarized_against_the_pipeline_fps(monkeypatch):
         "overlap_stages": "off",
         "gil_switch_ms": 5.0,
         "render_nice": 0,
+        "partial_redraw": "off",
+        "whole_pixels": True,
     }
     bench._bench_viewer(_args(**options), Path("m.onnx"), "onnxruntime")
     last = commands[-1][0]
     assert last[last.index("--ui-gl-threads") + 1] == "2" and last[last.index("--ui-pacing") + 1] == "cap"
     assert last[last.index("--max-fps") + 1] == "90" and last[last.index("--overlap-stages") + 1] == "off"
     assert last[last.index("--gil-switch-ms") + 1] == "5" and last[last.index("--render-nice") + 1] == "0"
+    assert last[last.index("--partial-redraw") + 1] == "off" and "--whole-pixels" in last
 
 
 def test_a_failed_viewer_run_is_one_clear_error(monkeypatch):

@@ -88,6 +88,21 @@ def test_edits_render_and_undo_restores_the_image(controller):
     assert np.abs(_view(controller).astype(int) - first).mean() < 0.5
 
 
+def test_whole_pixel_zoom_shows_each_generator_pixel_as_a_square(controller):
+    _settle(controller)
+    view = controller.state.view
+    view.whole_pixels = True
+    # 64 px generator, 200x150 target: zoom 2 (128x128), centred at (36, 11)
+    zoomed = controller.session.viewport.render_image(view, 200, 150)[11:139, 36:164].astype(int)
+    blocks = zoomed.reshape(64, 2, 64, 2, 3)
+    assert zoomed.std() > 1
+    assert (blocks == blocks[:, :1, :, :1]).all()  # nearest-neighbour: 2x2 blocks of one colour
+    view.whole_pixels = False
+    smooth = controller.session.viewport.render_image(view, 200, 150)[:, 25:175].astype(int)  # fitted: 150x150
+    rows = smooth.reshape(75, 2, 150, 3)
+    assert (rows[:, 0] != rows[:, 1]).any()  # bilinear filling: neighbouring rows differ
+
+
 def test_state_file_round_trip_and_errors_become_messages(controller, tmp_path):
     state = controller.state
     state.edit_camera(yaw_deg=30.0)

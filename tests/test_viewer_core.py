@@ -433,6 +433,21 @@ def test_fit_rect_keeps_the_aspect_ratio_and_centres():
     assert (w, h) == (300, 150) and (x, y) == (10, 95)
 
 
+def test_whole_zoom_rect_zooms_by_whole_numbers_and_falls_back_to_fitting():
+    assert viewport.whole_zoom_rect(256, 256, (0, 19, 650, 781)) == (69, 153, 512, 512)  # zoom 2, centred
+    assert viewport.whole_zoom_rect(256, 128, (0, 0, 1000, 1000)) == (116, 308, 768, 384)  # zoom 3
+    assert viewport.whole_zoom_rect(512, 512, (0, 0, 400, 300)) == viewport.fit_rect(512, 512, (0, 0, 400, 300))
+
+
+def test_image_rects_follow_the_view_mode_and_zoom():
+    view = state_mod.ViewSettings(mode=state_mod.ViewMode.SIDE_BY_SIDE)
+    left, right = viewport.image_rects(view, (64, 64), (0, 0, 400, 200))
+    assert left == (0, 0, 200, 200) and right == (200, 0, 200, 200)
+    view.whole_pixels = True
+    left, right = viewport.image_rects(view, (64, 64), (0, 0, 400, 200))
+    assert left == (4, 4, 192, 192) and right == (204, 4, 192, 192)
+
+
 def test_gbuffer_display_range_follows_the_channel_names():
     neural0 = ("rest_x", "rest_y", "rest_z", "mask")
     assert viewport.display_range(neural0, "rgb") == (0.5, 0.5)  # [-1, 1] coordinates

@@ -308,3 +308,81 @@ def test_mouse_input_does_not_drive_the_ui_past_its_frame_rate_cap(display, tiny
     measured = json.loads(stats.read_text())
     # Frames drawn since the viewer was ready, over the seconds since then: never above the cap.
     assert measured["ui_frames"] <= cap * measured["seconds"] * 1.05 + 2, measured
+
+
+# Runs the viewer in its own process with partial redraws on and, after each frame, draws the same
+# frame in full over it: the back buffer must not change, pixel for pixel. (So each frame's partial
+# redraw starts from the full drawing of the frame before; by induction every frame is right.)
+# Halfway it switches to the side-by-side view (the images move). At the end the screen's pixels
+# (what was presented) must equal the back buffer.
+PARTIAL_REDRAW_CHECK = r"""
+import json, sys
+import numpy as np
+from imgui_bundle import imgui
+from PIL import ImageGrab
+from smplpix_viewer import viewer as viewer_module
+from smplpix_viewer.damage import ClipRects, DamageTracker
+from smplpix_viewer.main import build_parser
+from smplpix_viewer.startup import open_viewer
+from smplpix_viewer.state import ViewMode
+
+args = build_parser().parse_args([sys.argv[1], "--size", "128", "--backend", "onnxruntime",
+                                  "--partial-redraw", "on", "--script-random-edits", "60"])
+viewer = open_viewer(args)
+report = {"frames": 0, "partial": 0, "untouched": 0, "mismatched": []}
+damage = DamageTracker.damage
+
+def counting(self, lists, extra=()):
+    boxes = damage(self, lists, extra)
+    report["partial"] += boxes is not None and len(boxes) > 0
+    report["untouched"] += boxes == []
+    return boxes
+
+DamageTracker.damage = counting
+redraw = viewer_module.Viewer._redraw_changes
+
+def checked(self, state, rect, now):
+    clip = ClipRects(imgui.get_draw_data())
+    redraw(self, state, rect, now)
+    partial = self.window.read_screen()
+    clip.restore()
+    self.controller.draw_viewport(rect)  # the same frame in full, over it (the next frame starts from this)
+    self.window.render_imgui()
+    full = self.window.read_screen()
+    report["frames"] += 1
+    differ = int((partial != full).any(-1).sum())
+    if differ:
+        report["mismatched"].append([report["frames"], differ])
+    if report["frames"] == 40:
+        state.view.mode = ViewMode.SIDE_BY_SIDE
+
+viewer_module.Viewer._redraw_changes = checked
+try:
+    viewer.window.show()
+    viewer.run()
+    back = viewer.window.read_screen()
+    shown = np.asarray(ImageGrab.grab(xdisplay=sys.argv[2]).convert("RGB"))[: back.shape[0], : back.shape[1]]
+    report["screen_differs"] = int((shown != back).any(-1).sum())
+finally:
+    viewer.controller.close()
+    viewer.window.close()
+print(json.dumps(report))
+"""
+
+
+def test_partial_redraws_match_full_redraws_pixel_for_pixel(display, tiny_model):
+    code = BOOTSTRAP + PARTIAL_REDRAW_CHECK
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tiny_model), display],
+        env=_env(display),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["frames"] >= 60, report
+    assert report["partial"] >= 30, report  # most frames redrew only part of the window
+    assert report["mismatched"] == [], report
+    assert report["screen_differs"] == 0, report

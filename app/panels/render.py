@@ -35,6 +35,8 @@ def _view_section(state: AppState, gbuffer_planes: tuple[tuple[str, ...], ...]) 
     if view.mode is ViewMode.OVERLAY:
         _, view.overlay_opacity = imgui.slider_float("mesh opacity", view.overlay_opacity, 0.0, 1.0)
     _, view.show_hud = imgui.checkbox("HUD over the viewport", view.show_hud)
+    _, view.whole_pixels = imgui.checkbox("whole-pixel zoom", view.whole_pixels)
+    imgui.set_item_tooltip("zoom by whole numbers, nearest-neighbour: sharp generator pixels, cheaper to draw")
 
 
 def _gbuffer_options(view, gbuffer_planes: tuple[tuple[str, ...], ...]) -> None:
@@ -64,7 +66,7 @@ def _stats_section(state: AppState) -> None:
     imgui.text(f"resolution: {stats.resolution[0]} x {stats.resolution[1]}")
     imgui.text(f"neural fps: {stats.neural_fps:5.1f}")
     imgui.text(f"edit -> screen latency: {stats.latency_ms:6.1f} ms")
-    imgui.text(f"UI frame: {stats.ui_frame_ms:5.1f} ms (pacing: {stats.ui_pacing})")
+    imgui.text(f"UI frame: {stats.ui_frame_ms:5.1f} ms (pacing: {stats.ui_pacing}; redraw: {stats.redraw})")
     imgui.text(f"render stages: {stats.stages}")
     if imgui.begin_table("##stages", 2, imgui.TableFlags_.borders_inner_v.value):
         for name, value in (("body", stats.body_ms), ("raster", stats.raster_ms), ("generator", stats.generator_ms)):

@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="for --viewer: the viewer's --max-fps (UI frame-rate cap; default 60)",
     )
     for flag, kind, choices, metavar, what in VIEWER_PASSTHROUGH:
+        if kind is bool:
+            p.add_argument(flag, action="store_true", default=None, help=f"for --viewer: the viewer's {flag} ({what})")
+            continue
         p.add_argument(
             flag,
             type=kind,
@@ -85,6 +88,8 @@ VIEWER_PASSTHROUGH = (
     ("--overlap-stages", str, ("auto", "on", "off"), None, "when the render stages overlap"),
     ("--render-nice", nice_steps, None, "N", "render threads' priority below the UI's, 0-19"),
     ("--gil-switch-ms", positive_float, None, "MS", "Python's thread switch interval"),
+    ("--partial-redraw", str, ("auto", "on", "off"), None, "whether UI frames redraw only what changed"),
+    ("--whole-pixels", bool, None, None, "start with whole-pixel zoom"),
 )
 
 
@@ -97,6 +102,9 @@ VIEWER_SCENARIOS = (
     ("random_edits", ["--script-random-edits", "1500"]),
     ("playback", ["--sequence", "demo", "--exit-after", "20"]),
 )
+#: Frames (at least) of each pipeline timing that a viewer run is rated against: the viewer's runs
+#: take half a minute, and a one-second timing of a shared machine is too noisy to divide by.
+VIEWER_REFERENCE_FRAMES = 300
 #: Viewer measurements copied into the report.
 VIEWER_KEYS = (
     "ui_frame_ms_median",
@@ -180,7 +188,9 @@ def _viewer_command(args: argparse.Namespace, model, backend: str) -> list[str]:
     command += ["--max-fps", f"{args.ui_max_fps:g}"]
     for flag, *_ in VIEWER_PASSTHROUGH:
         value = getattr(args, _dest(flag))
-        if value is not None:
+        if value is True:
+            command.append(flag)
+        elif value is not None:
             command += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     if args.body_model:
         command += ["--body-model", args.body_model]
@@ -196,7 +206,7 @@ def _rate(scenario: dict, pipeline_fps: float) -> None:
     scenario["neural_fps_share_of_bench"] = round(fps / pipeline_fps, 3) if pipeline_fps else None
 
 
-def _bench_pipeline(pipeline, frames: int) -> dict:
+def _bench_pipeline(pipeline, frames: int, overlapped: bool = True) -> dict:
     from smplpix_rt.body.sequence import demo_motion
     from smplpix_rt.camera import framing_orbit
 
@@ -223,7 +233,8 @@ def _bench_pipeline(pipeline, frames: int) -> dict:
     }
     result.update({k: round(statistics.median(v), 3) for k, v in stages.items()})
     result["end_to_end_fps"] = round(frames / wall, 2)
-    if pipeline.frame_path == "host":  # batch rendering: the next frame rasterized while the generator runs
+    # batch rendering: the next frame rasterized while the generator runs
+    if overlapped and pipeline.frame_path == "host":
         requests = [(motion.params_at(i / 30.0, base), camera) for i in range(frames + 5)]
         stream = pipeline.render_many(requests, overlap=True)
         for _ in range(5):
@@ -278,7 +289,8 @@ def run(args: argparse.Namespace) -> int:
 
         def time_pipeline() -> float:
             with Pipeline.open(config) as pipeline:
-                return _bench_pipeline(pipeline, args.frames)["end_to_end_fps"]
+                frames = max(args.frames, VIEWER_REFERENCE_FRAMES)
+                return _bench_pipeline(pipeline, frames, overlapped=False)["end_to_end_fps"]
 
         report["viewer"] = _bench_viewer(args, model, best["backend"], time_pipeline)
     if not args.no_body_compare:
