@@ -66,7 +66,8 @@ def _stats_section(state: AppState) -> None:
     imgui.text(f"resolution: {stats.resolution[0]} x {stats.resolution[1]}")
     imgui.text(f"neural fps: {stats.neural_fps:5.1f}")
     imgui.text(f"edit -> screen latency: {stats.latency_ms:6.1f} ms")
-    imgui.text(f"UI frame: {stats.ui_frame_ms:5.1f} ms (pacing: {stats.ui_pacing}; redraw: {stats.redraw})")
+    imgui.text(f"UI frame: {stats.ui_frame_ms:5.1f} ms (pacing: {stats.ui_pacing})")
+    imgui.text(f"UI redraws: {stats.redraw}")
     imgui.text(f"render stages: {stats.stages}")
     if imgui.begin_table("##stages", 2, imgui.TableFlags_.borders_inner_v.value):
         for name, value in (("body", stats.body_ms), ("raster", stats.raster_ms), ("generator", stats.generator_ms)):
