@@ -70,13 +70,13 @@ def intersect(a: Box, b: Box) -> Box | None:
     return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
 
 
-def to_gl_rect(box: Box, scale: tuple[float, float], framebuffer_height: int) -> tuple[int, int, int, int]:
+def to_gl_rect(box: Box, scale: tuple[float, float], framebuffer_size: tuple[int, int]) -> tuple[int, int, int, int]:
     """A display-coordinate box → a GL rectangle (x, y from the bottom left, width, height) in pixels
     that covers it, clamped to the framebuffer."""
-    sx, sy = scale
+    (sx, sy), (width, height) = scale, framebuffer_size
     x0, y0 = max(0, int(np.floor(box[0] * sx))), max(0, int(np.floor(box[1] * sy)))
-    x1, y1 = int(np.ceil(box[2] * sx)), min(framebuffer_height, int(np.ceil(box[3] * sy)))
-    return x0, framebuffer_height - y1, max(0, x1 - x0), max(0, y1 - y0)
+    x1, y1 = min(width, int(np.ceil(box[2] * sx))), min(height, int(np.ceil(box[3] * sy)))
+    return x0, height - y1, max(0, x1 - x0), max(0, y1 - y0)
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ class Viewer:
             window.present()
             return
         scale = (draw_data.framebuffer_scale.x, draw_data.framebuffer_scale.y)
-        regions = [(box, to_gl_rect(box, scale, window.framebuffer_size[1])) for box in boxes]
+        regions = [(box, to_gl_rect(box, scale, window.framebuffer_size)) for box in boxes]
         regions = [(box, region) for box, region in regions if region[2] > 0 and region[3] > 0]
         clip = ClipRects(draw_data)
         for box, region in regions:

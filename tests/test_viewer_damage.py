@@ -83,9 +83,9 @@ def test_box_helpers():
 
 
 def test_gl_rectangles_cover_the_box_from_the_bottom_left():
-    assert to_gl_rect((10.5, 20.2, 30.1, 40.9), (1.0, 1.0), 100) == (10, 59, 21, 21)
-    assert to_gl_rect((10, 20, 30, 40), (2.0, 2.0), 200) == (20, 120, 40, 40)
-    assert to_gl_rect((-5, -5, 10, 300), (1.0, 1.0), 100) == (0, 0, 10, 100)  # clamped to the framebuffer
+    assert to_gl_rect((10.5, 20.2, 30.1, 40.9), (1.0, 1.0), (100, 100)) == (10, 59, 21, 21)
+    assert to_gl_rect((10, 20, 30, 40), (2.0, 2.0), (200, 200)) == (20, 120, 40, 40)
+    assert to_gl_rect((-5, -5, 150, 300), (1.0, 1.0), (120, 100)) == (0, 0, 120, 100)  # clamped to the framebuffer
 
 
 def test_partial_redraw_modes():
