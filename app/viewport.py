@@ -84,7 +84,8 @@ def whole_zoom_rect(image_width: int, image_height: int, rect: Rect) -> Rect:
 def image_rects(view: ViewSettings, image_size: tuple[int, int], rect: Rect) -> list[Rect]:
     """Where a view draws images inside ``rect``: the letterboxed image, or two side by side.
 
-    Works in any units and with either vertical direction (the rectangles are centred).
+    Works in any units and with either vertical direction (the rectangles are centred, so the same
+    layout in window units, y down, and in GL pixels, y up, can round to rows one apart).
     """
     place = whole_zoom_rect if view.whole_pixels else fit_rect
     areas = split_rect(rect) if view.mode is ViewMode.SIDE_BY_SIDE else (rect,)
