@@ -41,6 +41,61 @@ def test_quantized_matvec_over_a_row_subset(matrix, count):
         q.matvec(x[:-1], rows)
 
 
+needs_pairs = pytest.mark.skipif(not kernels.paired_available(), reason="int8 kernel needs an x86-64 CPU with AVX2")
+
+
+def _input_rounding(q, x, rows_of_matrix):
+    """Bound on what rounding ``x`` to the kernel's 15-bit inputs changes in ``x @ rows_of_matrix``."""
+    pairs = -(-len(x) // 2) if len(x) == q.num_rows else len(x)  # at most one pair per given row
+    step = np.abs(x).max() / q.input_limit(pairs)
+    return 0.5 * step * np.abs(rows_of_matrix).astype(np.float64).sum(0)
+
+
+@needs_pairs
+@pytest.mark.parametrize("num_rows", [90, 91])  # an odd count pads one zero row
+def test_paired_int8_matvec_stays_within_its_error_bound(matrix, num_rows):
+    m = np.concatenate([matrix, matrix[:1] * 0.5])[:num_rows]
+    q = kernels.PairedInt8Matrix.from_dense(m)
+    x = np.random.default_rng(1).uniform(-2, 2, size=num_rows).astype(np.float32)
+    exact = x.astype(np.float64) @ m.astype(np.float64)
+    got = q.matvec(x)
+    assert got.shape == (1000,) and got[7] == 0.0
+    assert (np.abs(got - exact) <= q.error_bound(x) + 1e-6 * (np.abs(x) @ np.abs(m))).all()
+    assert 0 < np.abs(q.dequantize() - m).max() <= q.max_entry_error.max()
+    # Coarser than int16, but the integer sums are exact: against the int8 matrix itself, only
+    # the 15-bit inputs round.
+    exact_q = x.astype(np.float64) @ q.dequantize().astype(np.float64)
+    assert (np.abs(got - exact_q) <= _input_rounding(q, x, q.dequantize()) + 1e-6 * np.abs(exact_q) + 1e-9).all()
+    assert np.abs(got - exact).max() < 1e-2 * np.abs(exact).max()
+
+
+@needs_pairs
+@pytest.mark.parametrize("count", [1, 2, 3, 9])
+def test_paired_int8_matvec_over_a_row_subset(matrix, count):
+    q = kernels.PairedInt8Matrix.from_dense(matrix)
+    rows = np.array([3, 17, 18, 89, 40, 41, 0, 63, 7][:count])  # pairs shared and not
+    x = np.random.default_rng(count).uniform(-2, 2, size=count).astype(np.float32)
+    chosen = q.dequantize()[rows]
+    want = x.astype(np.float64) @ chosen.astype(np.float64)
+    assert (np.abs(q.matvec(x, rows) - want) <= _input_rounding(q, x, chosen) + 1e-6 * np.abs(want) + 1e-9).all()
+    assert (np.abs(q.matvec(x, rows) - x @ matrix[rows]) <= q.error_bound(x, rows) + 1e-6).all()
+    assert not q.matvec(np.zeros(count, np.float32), rows).any()
+    with pytest.raises(ValueError):
+        q.matvec(x[:-1], rows)
+
+
+@needs_pairs
+def test_paired_int8_sums_do_not_overflow_at_the_extremes():
+    """Every entry at +-127 and every input at the limit: the largest sums int32 must hold."""
+    k, n = 486, 256
+    m = np.where(np.arange(k)[:, None] % 3 == 0, -1.0, 1.0).astype(np.float32) * np.ones((k, n), np.float32)
+    m[:, ::2] = 1.0  # even columns: all +1 (the largest sum); odd columns: mixed signs
+    q = kernels.PairedInt8Matrix.from_dense(m)
+    for sign in (1.0, -1.0):
+        x = np.full(k, sign, np.float32)
+        np.testing.assert_allclose(q.matvec(x), x @ m, rtol=1e-6)
+
+
 def test_fused_skinning_matches_the_torch_formulation():
     import torch
 

@@ -154,7 +154,7 @@ def test_amass_npz_matches_smplx_rotated_into_y_up(tmp_path):
     from smplpix_rt.body.smplx_body import SmplxBody
 
     model_file = write_synthetic_smplx(tmp_path)
-    body = SmplxBody(tmp_path)
+    body = SmplxBody(tmp_path, corrective_precision="int16")  # a frame check: the finer correctives
     with contextlib.redirect_stdout(io.StringIO()):
         reference = smplx.SMPLX(str(model_file), use_pca=False, flat_hand_mean=True)
     rng = np.random.default_rng(0)

@@ -12,6 +12,9 @@ from smplpix_rt.errors import InputError, ModelFileError
 pytestmark = pytest.mark.smplx
 
 TOL = 1e-4  # metres
+#: int8 pose correctives (the default where they run) round each matrix entry by up to
+#: max|column| / 254: up to ~0.3 mm on this file's random-noise correctives at the test poses.
+INT8_TOL = 5e-4
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +26,23 @@ def model_dir(tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module", params=["numba", "torch"])
+@pytest.fixture(scope="module", params=[("numba", "int8"), ("numba", "int16"), ("torch", "float32")], ids=str)
 def body(model_dir, request):
-    """Both kernel sets: Numba (int16 correctives, fused skinning) and PyTorch (float32)."""
+    """Every kernel set and corrective precision: Numba (fused skinning) with int8 or int16
+    correctives, and PyTorch with float32 ones."""
     from smplpix_rt.body import kernels
     from smplpix_rt.body.smplx_body import SmplxBody
 
-    if request.param == "numba" and not kernels.available():
+    kernel_set, precision = request.param
+    if kernel_set == "numba" and not kernels.available():
         pytest.skip("Numba is not installed")
-    return SmplxBody(model_dir, kernels=request.param)
+    if precision == "int8" and not kernels.paired_available():
+        pytest.skip("int8 correctives need an x86-64 CPU with AVX2")
+    return SmplxBody(model_dir, kernels=kernel_set, corrective_precision=precision)
+
+
+def _tol(body) -> float:
+    return INT8_TOL if body.corrective_precision == "int8" else TOL
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +94,7 @@ def test_matches_smplx_for_random_parameters(body, reference):
         vertices, joints = _smplx_output(reference, params)
         lift = np.array([0.0, body.ground_lift(params.shape, params.expression), 0.0], np.float32)
         torch.testing.assert_close(
-            torch.from_numpy(body.forward(params).vertices), torch.from_numpy(vertices + lift), atol=TOL, rtol=0
+            torch.from_numpy(body.forward(params).vertices), torch.from_numpy(vertices + lift), atol=_tol(body), rtol=0
         )
         torch.testing.assert_close(
             torch.from_numpy(body.joints(params)), torch.from_numpy(joints + lift), atol=TOL, rtol=0
@@ -103,7 +114,47 @@ def test_incremental_pose_correctives_stay_exact(body, reference):
         if step % 50 == 49:
             vertices, _ = _smplx_output(reference, params.replace(pose=pose))
             vertices[:, 1] += body.ground_lift(params.shape, params.expression)
-            torch.testing.assert_close(torch.from_numpy(mesh.vertices), torch.from_numpy(vertices), atol=TOL, rtol=0)
+            torch.testing.assert_close(
+                torch.from_numpy(mesh.vertices), torch.from_numpy(vertices), atol=_tol(body), rtol=0
+            )
+
+
+def test_int8_correctives_stay_within_their_error_bound(model_dir):
+    """The int8 body differs from the int16 one by no more than the int8 matrix's stated bound."""
+    from smplpix_rt.body import kernels
+    from smplpix_rt.body import skinning as sk
+    from smplpix_rt.body.smplx_body import SmplxBody
+
+    if not kernels.paired_available():
+        pytest.skip("int8 correctives need an x86-64 CPU with AVX2")
+    int8 = SmplxBody(model_dir, corrective_precision="int8")
+    int16 = SmplxBody(model_dir, corrective_precision="int16")
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        params = int8.validate(_random_params(int8, rng))
+        features = (sk.axis_angle_to_matrix(params.pose.astype(np.float64))[1:] - np.eye(3)).reshape(-1)
+        # Skinning blends rotations (norm <= 1), so a vertex moves by at most its offset error's length.
+        bound = sum(
+            np.linalg.norm(body._correctives.quantized.error_bound(features).reshape(-1, 3), axis=1)
+            for body in (int8, int16)
+        )
+        gap = np.linalg.norm(int8.forward(params).vertices - int16.forward(params).vertices, axis=1)
+        assert gap.max() > 0  # really another matrix
+        assert (gap <= bound + 1e-5).all()
+
+
+def test_corrective_precision_is_checked(model_dir, monkeypatch):
+    from smplpix_rt.body import kernels
+    from smplpix_rt.body.smplx_body import SmplxBody, resolve_corrective_precision
+    from smplpix_rt.errors import BackendUnavailableError
+
+    with pytest.raises(InputError, match="corrective_precision must be one of"):
+        SmplxBody(model_dir, corrective_precision="int4")
+    assert resolve_corrective_precision("auto", "torch") == "float32"
+    monkeypatch.setattr(kernels, "paired_available", lambda: False)
+    assert resolve_corrective_precision("auto", "numba") == "int16"
+    with pytest.raises(BackendUnavailableError, match="AVX2"):
+        resolve_corrective_precision("int8", "numba")
 
 
 def test_pose_correctives_can_be_switched_off(model_dir, body):

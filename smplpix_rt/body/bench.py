@@ -193,6 +193,7 @@ def run_all(iters: int = 200, smplx_path: str | Path | None = None, threads: int
     for ours, ref in (
         ("anny_body", "anny_reference"),
         ("smplx_body", "smplx_reference"),
+        ("smplx_body_int16", "smplx_reference"),
         ("smplx_body_no_correctives", "smplx_reference"),
     ):
         if report.get(ours) and report.get(ref):
@@ -230,6 +231,7 @@ def _one_round(iters: int, smplx_path: str | Path | None, threads: int | None) -
     report["anny_body"] = bench_body(anny_body, iters)
     report["anny_reference"] = bench_anny_reference(max(20, iters // 4), threads=threads)
     report["smplx_body"] = report["smplx_body_no_correctives"] = report["smplx_reference"] = None
+    report["smplx_body_int16"] = None
     if importlib.util.find_spec("smplx") is not None:
         from smplpix_rt.body.smplx_body import SmplxBody
         from smplpix_rt.body.smplx_synthetic import write_synthetic_smplx
@@ -237,7 +239,14 @@ def _one_round(iters: int, smplx_path: str | Path | None, threads: int | None) -
         with tempfile.TemporaryDirectory() as tmp:
             path = smplx_path or write_synthetic_smplx(Path(tmp))
             body = SmplxBody(path, threads=threads)
-            report["smplx_body"] = {**bench_body(body, iters), "kernels": body.kernels}
+            report["smplx_body"] = {
+                **bench_body(body, iters),
+                "kernels": body.kernels,
+                "corrective_precision": body.corrective_precision,
+            }
+            if body.corrective_precision == "int8":  # the finer matrix, for comparison
+                int16 = SmplxBody(path, threads=threads, corrective_precision="int16")
+                report["smplx_body_int16"] = bench_body(int16, iters)
             fast = SmplxBody(path, threads=threads, pose_correctives=False)
             report["smplx_body_no_correctives"] = bench_body(fast, iters)
         report["smplx_reference"] = bench_smplx_reference(smplx_path, max(20, iters // 4), threads=threads)

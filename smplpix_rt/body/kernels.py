@@ -2,16 +2,21 @@
 
 A whole new SMPL-X pose multiplies 486 pose features by a 486 x 31,425 corrective matrix. In
 float32 that is 61 MB to stream per pose, ~2.4 ms on one core of the reference box however it is
-computed (it is memory-bound), which alone is a quarter of a ``smplx`` forward. Two things bring
+computed (it is memory-bound), which alone is a third of a ``smplx`` forward. Three things bring
 the pose update within budget:
 
-- :class:`QuantizedMatrix` stores the matrix as int16 with one float32 scale per column (the
-  column's largest magnitude maps to 32767) in column blocks laid out contiguously, so one pass
-  streams 31 MB and accumulates each block in registers. The rounding error of an entry is at
-  most half a step, ``max|column| / 65534``; :attr:`QuantizedMatrix.max_entry_error` gives the
-  bound and :meth:`QuantizedMatrix.error_bound` turns it into a per-output bound for given inputs
-  (for real pose features it is far below a micrometre; the float32 sums themselves round at
-  ~1e-7 relative).
+- :class:`PairedInt8Matrix` (default where it runs: x86-64 with AVX2) stores the matrix as int8
+  with one float32 scale per column and multiplies it in integers: 15 MB per pose, one
+  ``vpmaddwd`` per 16 entries (:mod:`~smplpix_rt.body.pair_kernel`), ~0.7 ms. An entry rounds by
+  up to ``max|column| / 254`` and the inputs are rounded to 15 bits;
+  :meth:`PairedInt8Matrix.error_bound` bounds the result's error.
+- :class:`QuantizedMatrix` stores it as int16 with one float32 scale per column (the column's
+  largest magnitude maps to 32767) in column blocks laid out contiguously, so one pass streams
+  31 MB and accumulates each block in registers (~1.4 ms, as long as the core needs to convert
+  and multiply-add the entries in float32). The rounding error of an entry is at most half a
+  step, ``max|column| / 65534``; :attr:`QuantizedMatrix.max_entry_error` gives the bound and
+  :meth:`QuantizedMatrix.error_bound` turns it into a per-output bound for given inputs (for real
+  pose features it is far below a micrometre; the float32 sums themselves round at ~1e-7 relative).
 - :func:`skin` blends each vertex's few joint transforms and applies them to the corrected rest
   vertex and its normal in one loop, writing (V, 3) outputs directly (no planar intermediates).
 
@@ -119,6 +124,122 @@ class QuantizedMatrix:
         if out is None:
             return full[: self.num_columns]
         out[:] = full[: self.num_columns]
+        return out
+
+
+#: Largest quantized input magnitude of :class:`PairedInt8Matrix` (15 bits): with int8 entries,
+#: up to 516 row pairs sum into int32 without overflow.
+PAIR_INPUT_LIMIT = 16383
+
+
+def paired_available() -> bool:
+    """True when :class:`PairedInt8Matrix` can run here: Numba, an x86-64 CPU with AVX2, and
+    Numba compiling for this CPU (not for a generic target set by ``NUMBA_CPU_NAME``)."""
+    if not available():
+        return False
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    import llvmlite.binding as llvm
+    from numba.core import config
+
+    if config.CPU_NAME not in (None, "host"):
+        return False
+    return bool(llvm.get_host_cpu_features().get("avx2", False))
+
+
+@dataclass(frozen=True, eq=False)
+class PairedInt8Matrix:
+    """A (K, N) float32 matrix as int8 columns with per-column scales, for ``x @ M`` products
+    computed in integers (AVX2 ``vpmaddwd``; see :mod:`~smplpix_rt.body.pair_kernel`).
+
+    Half the bytes of :class:`QuantizedMatrix`, and integer multiply-adds instead of conversions
+    to float: a whole new SMPL-X pose streams 15 MB instead of 31 MB. The price is precision:
+    an entry rounds by up to ``max|column| / 254`` (:attr:`max_entry_error`), and the inputs are
+    quantized to 15 bits of their largest magnitude per call. :meth:`error_bound` bounds both.
+
+    Attributes:
+        blocks: (N_pad / BLOCK, K_pad / 2, 2 * BLOCK) int8: per column block, rows 2p and 2p + 1
+            interleaved column by column.
+        scales: (N_pad,) float32 per-column scale (zero-padded).
+        num_rows: K.
+        num_columns: N.
+    """
+
+    blocks: np.ndarray
+    scales: np.ndarray
+    num_rows: int
+    num_columns: int
+
+    @staticmethod
+    def from_dense(matrix: np.ndarray) -> PairedInt8Matrix:
+        m = np.asarray(matrix, np.float32)
+        k, n = m.shape
+        if k > 2 * ((2**31 - 1) // (2 * 127)):  # int32 sums could overflow even with 1-bit inputs
+            raise ValueError(f"PairedInt8Matrix takes at most 16 million rows, got {k}")
+        padded, rows = -(-n // BLOCK) * BLOCK, k + k % 2
+        peak = np.abs(m).max(0) if k else np.zeros(n, np.float32)
+        scales = np.zeros(padded, np.float32)
+        scales[:n] = np.where(peak > 0, peak / 127.0, 0.0)
+        safe = np.where(scales[:n] > 0, scales[:n], 1.0)
+        q = np.zeros((rows, padded), np.int8)
+        q[:k, :n] = np.clip(np.rint(m / safe), -127, 127).astype(np.int8)
+        blocks = q.reshape(rows // 2, 2, padded // BLOCK, BLOCK).transpose(2, 0, 3, 1)
+        blocks = np.ascontiguousarray(blocks.reshape(padded // BLOCK, rows // 2, 2 * BLOCK))
+        return PairedInt8Matrix(blocks=blocks, scales=scales, num_rows=k, num_columns=n)
+
+    @property
+    def max_entry_error(self) -> np.ndarray:
+        """(N,) largest rounding error of any entry in each column (half a quantization step)."""
+        return self.scales[: self.num_columns] * 0.5
+
+    @staticmethod
+    def input_limit(num_pairs: int) -> int:
+        """Largest quantized input magnitude for a product over ``num_pairs`` row pairs."""
+        return min(PAIR_INPUT_LIMIT, (2**31 - 1) // (2 * 127 * max(1, num_pairs)))
+
+    def _pairs(self, rows: np.ndarray | None) -> np.ndarray:
+        if rows is None:
+            return np.arange(self.blocks.shape[1], dtype=np.int64)
+        return np.unique(np.asarray(rows, np.int64) // 2)
+
+    def error_bound(self, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """(N,) bound on ``|matvec(x, rows) - x @ M[rows]|`` from both quantizations (float32 rounding aside)."""
+        x = np.abs(np.asarray(x, np.float64))
+        input_step = float(x.max(initial=0.0)) / self.input_limit(len(self._pairs(rows)))
+        peak = self.scales[: self.num_columns].astype(np.float64) * 127.0
+        return self.max_entry_error * float(x.sum()) + peak * (input_step * 0.5) * len(x)
+
+    def dequantize(self) -> np.ndarray:
+        """(K, N) float32 matrix the int8 entries stand for."""
+        n_blocks, pairs, _ = self.blocks.shape
+        q = self.blocks.reshape(n_blocks, pairs, BLOCK, 2).transpose(1, 3, 0, 2).reshape(2 * pairs, -1)
+        return q[: self.num_rows, : self.num_columns].astype(np.float32) * self.scales[: self.num_columns]
+
+    def matvec(self, x: np.ndarray, rows: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """``x @ M`` (N,) float32; with ``rows`` (distinct), ``x`` holds values for those rows only."""
+        x = np.asarray(x, np.float32)
+        full = np.zeros(self.blocks.shape[1] * 2, np.float32)
+        if rows is None:
+            if x.shape != (self.num_rows,):
+                raise ValueError(f"x has shape {x.shape}, expected {(self.num_rows,)}")
+            full[: self.num_rows] = x
+        else:
+            rows = np.asarray(rows, np.int64)
+            if x.shape != rows.shape:
+                raise ValueError(f"x has shape {x.shape}, expected {rows.shape}")
+            full[rows] = x
+        pairs = self._pairs(rows)
+        result = np.zeros(self.scales.shape[0], np.float32)
+        peak = float(np.abs(full).max(initial=0.0))
+        if peak > 0:
+            step = peak / self.input_limit(len(pairs))
+            quantized = np.rint(full / step).astype(np.int16).view(np.int32)  # (x[2p], x[2p + 1]) per pair
+            _kernel("paired")(quantized[pairs], pairs, self.blocks, self.scales, np.float32(step), result)
+        if out is None:
+            return result[: self.num_columns]
+        out[:] = result[: self.num_columns]
         return out
 
 
@@ -275,6 +396,11 @@ def _kernel(name: str):
             import numba
         except ImportError:
             raise BackendUnavailableError("the fast SMPL-X kernels need Numba: pip install numba") from None
+        if name == "paired":  # defined with an LLVM intrinsic in its own module, compiled at first call
+            from smplpix_rt.body.pair_kernel import paired_matvec
+
+            kernel = _KERNELS[name] = paired_matvec
+            return kernel
         source = {"matvec": _matvec_kernel, "skin": _skin_kernel, "blendshapes": _blendshapes_kernel}[name]
         kernel = _KERNELS[name] = numba.njit(nogil=True, cache=True, fastmath=True)(source)
     return kernel

@@ -4,9 +4,10 @@
 runs linear blend skinning itself so that a pose-only edit skips the shape and expression
 blendshapes and the joint regression. Pose correctives (``posedirs``) are applied per pose, and
 incrementally: only the joints whose rotation changed since the previous call are multiplied
-(a slider drag costs little). With Numba installed, the corrective matrix is stored as int16 and
-skinning runs as one fused loop (:mod:`~smplpix_rt.body.kernels`), which makes a whole new pose
-~1.5x cheaper than in float32 through BLAS (see ``kernels``).
+(a slider drag costs little). With Numba installed, the corrective matrix is stored as int8 (x86-64
+with AVX2) or int16 and skinning runs as one fused loop (:mod:`~smplpix_rt.body.kernels`), which
+makes a whole new pose ~2.3x (int8) or ~1.5x (int16) cheaper than in float32 through BLAS (see
+``corrective_precision``).
 
 Frame: SMPL-X is already metres, +Y up, facing +Z; our output is the ``smplx`` output shifted up
 by a per-shape lift that puts the lowest zero-pose vertex on y = 0, plus ``translation``
@@ -92,15 +93,18 @@ class _PoseCorrectives:
 
     The offsets are linear in the pose features, so an edit adds ``(new - old) @ rows`` for the
     joints whose rotation changed; every 64th incremental update recomputes the full product so
-    float32 rounding never accumulates. ``quantized`` stores the matrix as int16 per column
-    (:class:`~smplpix_rt.body.kernels.QuantizedMatrix`, Numba); otherwise float32 through BLAS.
+    rounding never accumulates. ``precision`` picks the matrix: ``"int8"``
+    (:class:`~smplpix_rt.body.kernels.PairedInt8Matrix`), ``"int16"``
+    (:class:`~smplpix_rt.body.kernels.QuantizedMatrix`), or ``"float32"`` through BLAS.
     """
 
-    def __init__(self, posedirs: np.ndarray, quantized: bool) -> None:
+    def __init__(self, posedirs: np.ndarray, precision: str) -> None:
         # posedirs: (P*9, V*3) float32, columns vertex-major (x, y, z of vertex 0, then vertex 1, ...).
         self.num = posedirs.shape[0] // 9
-        self.quantized = fast_kernels.QuantizedMatrix.from_dense(posedirs) if quantized else None
-        self.dense = None if quantized else np.ascontiguousarray(posedirs, np.float32)
+        self.precision = precision
+        matrices = {"int8": fast_kernels.PairedInt8Matrix, "int16": fast_kernels.QuantizedMatrix}
+        self.quantized = matrices[precision].from_dense(posedirs) if precision in matrices else None
+        self.dense = None if self.quantized is not None else np.ascontiguousarray(posedirs, np.float32)
         self.features = np.zeros((self.num, 9), np.float32)
         self.total = np.zeros(posedirs.shape[1], np.float32)
         self._updates = 0
@@ -127,6 +131,33 @@ class _PoseCorrectives:
         return (torch.from_numpy(x.astype(np.float32)) @ torch.from_numpy(dense)).numpy()
 
 
+def resolve_corrective_precision(precision: str, kernels: str) -> str:
+    """Resolve ``SmplxBody``'s ``corrective_precision`` for the resolved ``kernels``.
+
+    ``"auto"`` is ``"int8"`` where its kernel runs (Numba on an x86-64 CPU with AVX2), else
+    ``"int16"`` with Numba, else ``"float32"``.
+
+    Raises:
+        InputError: an unknown precision.
+        BackendUnavailableError: a precision whose kernel cannot run here.
+    """
+    choices = ("auto", "int8", "int16", "float32")
+    if precision not in choices:
+        raise InputError(f"corrective_precision must be one of {', '.join(map(repr, choices))}, got {precision!r}")
+    if precision == "auto":
+        if kernels != "numba":
+            return "float32"
+        return "int8" if fast_kernels.paired_available() else "int16"
+    if precision == "int16" and not fast_kernels.available():
+        raise BackendUnavailableError("int16 pose correctives need Numba: pip install numba")
+    if precision == "int8" and not fast_kernels.paired_available():
+        raise BackendUnavailableError(
+            "int8 pose correctives need Numba and an x86-64 CPU with AVX2 (and NUMBA_CPU_NAME unset); "
+            "use corrective_precision='int16'"
+        )
+    return precision
+
+
 class SmplxBody(BodyModel):
     """SMPL-X (see the module docstring for frames and pose semantics).
 
@@ -144,11 +175,19 @@ class SmplxBody(BodyModel):
         pose_correctives: apply ``posedirs`` (default). They cost most of a full-pose update
             (486 x 3V multiply-adds); switch them off for speed when the small corrective bulges
             (e.g. at elbows and knees) do not matter.
-        kernels: ``"numba"``: int16 pose correctives (per-column scales; rounding error at most
-            ``max|column| / 65534`` per entry, see :mod:`~smplpix_rt.body.kernels`) and fused
-            float32 skinning (measured here: a whole new pose 2.9 -> 2.0 ms, a one-joint edit
-            0.9 -> 0.5 ms); ``"torch"``: float32 correctives through BLAS and PyTorch skinning;
-            ``"auto"`` (default): ``"numba"`` when Numba is installed.
+        kernels: ``"numba"``: fused float32 skinning in one loop (see
+            :mod:`~smplpix_rt.body.kernels`); ``"torch"``: PyTorch skinning; ``"auto"`` (default):
+            ``"numba"`` when Numba is installed.
+        corrective_precision: how the pose-corrective matrix is stored and multiplied.
+            ``"int8"``: integer multiply-adds on int8 entries with per-column scales and 15-bit
+            inputs (an entry rounds by up to ``max|column| / 254``); needs Numba and an x86-64
+            CPU with AVX2. ``"int16"``: int16 entries (``max|column| / 65534``) in float32
+            arithmetic, Numba. ``"float32"``: the file's values through BLAS. ``"auto"``
+            (default): int8 where it runs, else int16 with Numba kernels, else float32. A whole
+            new pose on the reference box (one core, full-size generated file, skinning
+            included; two runs): float32 2.9–3.5 ms, int16 1.9–2.2 ms, int8 1.2–1.5 ms. On that file's random-noise
+            correctives int8 moved vertices by up to 0.3 mm against ``smplx``; pick int16 or
+            float32 when the mesh itself is the product (e.g. exported), not its rendering.
 
     Raises:
         BackendUnavailableError: the ``smplx`` package is not installed.
@@ -166,9 +205,11 @@ class SmplxBody(BodyModel):
         threads: int | None = 1,
         pose_correctives: bool = True,
         kernels: str = "auto",
+        corrective_precision: str = "auto",
     ) -> None:
         _check_threads(threads)
         self.kernels = fast_kernels.choose(kernels)
+        self.corrective_precision = resolve_corrective_precision(corrective_precision, self.kernels)
         if num_betas < 1 or num_expression < 0:
             raise InputError(f"SMPL-X needs num_betas >= 1 and num_expression >= 0, got {num_betas}, {num_expression}")
         self.path = resolve_model_file(model_path, gender)
@@ -244,7 +285,7 @@ class SmplxBody(BodyModel):
         dirs = torch.cat([model.shapedirs, model.expr_dirs], -1).detach().float()  # (V, 3, S + E)
         self._shape_dirs = dirs.permute(2, 1, 0).reshape(dirs.shape[-1], 3 * v).contiguous()  # planar rows
         self._regressor = model.J_regressor.detach().float()
-        self._correctives = _PoseCorrectives(model.posedirs.detach().float().numpy(), self.kernels == "numba")
+        self._correctives = _PoseCorrectives(model.posedirs.detach().float().numpy(), self.corrective_precision)
         dense_weights = model.lbs_weights.detach().float().numpy()
         self._weights = sk.SparseWeights.from_dense(dense_weights)
         self._padded_weights = fast_kernels.padded_weights(dense_weights)
