@@ -171,6 +171,14 @@ def _add_automation_arguments(auto: argparse._ArgumentGroup) -> None:
         metavar="N",
         help="make N random edits, one per UI frame, then quit (a measurement run)",
     )
+    auto.add_argument(
+        "--measure-alone-every",
+        type=positive_int,
+        default=0,
+        metavar="N",
+        help="with --script-random-edits: every N edits, time the render worker alone for a moment and rate "
+        "the edits in between against it (neural_fps_share_of_alone in --stats-json)",
+    )
     auto.add_argument("--stats-json", type=Path, default=None, help="write the run's measurements to this file")
 
 

@@ -46,10 +46,17 @@ class WorkerOptions:
         nice: added to the render threads' nice value (Linux; 0 leaves it): a lower priority than
             the UI thread's, so that the UI frames keep their pace when every core is busy. The
             generator's own threads, started by the worker, inherit it.
+        hold_edits: keep edits in the state while the worker cannot start on them, and submit
+            them once it can (the UI draws then: the ``frames`` pacing). Otherwise an edit made
+            while the worker is busy waits in its queue for a whole frame, and the loop can fall
+            into step with that: every edit then waits a frame before it is even started, which
+            doubles the edit → screen latency. Not while a sequence plays: its next pose waiting
+            in the queue keeps the worker busy.
     """
 
     overlap: str = "auto"
     nice: int = 0
+    hold_edits: bool = False
 
     def __post_init__(self) -> None:
         if self.overlap not in OVERLAP_MODES:
@@ -200,12 +207,14 @@ class RenderSession:
         return RenderJob(params, orbit.camera(*self.size))
 
     def update(self, state: AppState) -> InferenceResult | None:
-        """Submit the state if it changed, and show the newest finished frame; returns it, if any."""
+        """Submit the state if it changed (unless held, see :class:`WorkerOptions`), and show the
+        newest finished frame; returns it, if any."""
         if self.paused:
             return None
         overlap = self.options.overlap
         self.worker.overlap = overlap == "on" or (overlap == "auto" and state.sequence.playing)
-        if state.params_dirty or state.camera_dirty:
+        held = self.options.hold_edits and not state.sequence.playing and not self.worker.ready
+        if (state.params_dirty or state.camera_dirty) and not held:
             edit_time, state.edit_time = state.edit_time, None
             state.params_dirty = state.camera_dirty = False
             self.worker.submit(self.job(state.params, state.camera), edit_time)
@@ -236,6 +245,23 @@ class RenderSession:
         self.latency_ms = (now - self._shown_edit_time) * 1000.0
         self.latencies.append(self.latency_ms)
         self._shown_edit_time = None
+
+    def time_alone(self, jobs: list[RenderJob]) -> float:
+        """Frames per second of the render worker with nothing else running (blocks the caller).
+
+        Waits for the frame in flight, then renders ``jobs`` one after the other, each submitted
+        as soon as the one before is finished, and drops their results. With the stages taking
+        turns (edits) this is the pipeline's one-frame-at-a-time rate, measured in this process
+        between stretches of interactive use: a measurement run compares the two without the
+        machine's drift over minutes.
+        """
+        worker = self.worker
+        worker.wait()
+        start = time.perf_counter()
+        for job in jobs:
+            worker.submit(job)
+            worker.wait()
+        return len(jobs) / (time.perf_counter() - start)
 
     def show_image(self, frame: RenderedFrame) -> None:
         """Show a frame that did not come through the interactive path (offline export preview)."""

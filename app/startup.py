@@ -61,7 +61,9 @@ def open_viewer(args: argparse.Namespace) -> Viewer:
     session = None
     try:
         config = pipeline_config(args)
-        options = WorkerOptions(overlap=args.overlap_stages, nice=args.render_nice)
+        software = is_software_renderer(window.ctx)
+        follow = follows_frames(args.ui_pacing, software)
+        options = WorkerOptions(overlap=args.overlap_stages, nice=args.render_nice, hold_edits=follow)
         session = RenderSession(config, window.ctx, on_result=wake, options=options)
         state = initial_state(session, args)
         controller = Controller(state, session, config)
@@ -76,11 +78,10 @@ def open_viewer(args: argparse.Namespace) -> Viewer:
             screenshot=args.screenshot,
             screenshot_delay=args.screenshot_delay or 0.0,
             random_edits=args.script_random_edits,
+            measure_alone_every=args.measure_alone_every,
             stats_json=args.stats_json,
             sequence=args.sequence,
         )
-        software = is_software_renderer(window.ctx)
-        follow = follows_frames(args.ui_pacing, software)
         partial = redraws_changes_only(args.partial_redraw, software, window.sub_buffer_copy is not None)
         automation = Automation(options, controller)
         return Viewer(

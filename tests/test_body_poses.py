@@ -104,6 +104,25 @@ def test_random_pose_respects_limits_and_seed(anny):
         poses.random_pose(spec, np.random.default_rng(0), scale=2.0)
 
 
+def test_random_edits_change_pose_shape_and_camera_on_their_schedule(anny):
+    spec, base = anny.spec, anny.default_params()
+    base = base.replace(pose=poses.random_pose(spec, np.random.default_rng(1), include_root=True))
+    rng, again = np.random.default_rng(3), np.random.default_rng(3)
+    params = base
+    for index in range(23):
+        edited, yaw = poses.random_edit(spec, params, base.shape, rng, index)
+        same, same_yaw = poses.random_edit(spec, params, base.shape, again, index)
+        np.testing.assert_array_equal(edited.pose, same.pose)  # reproducible from the seed
+        assert yaw == same_yaw
+        np.testing.assert_array_equal(edited.pose[0], base.pose[0])  # the body keeps its orientation
+        assert not np.array_equal(edited.pose[1:], params.pose[1:])
+        assert (index % 7 == 0) == (not np.array_equal(edited.shape, params.shape))
+        assert (index % 11 == 0) == (yaw is not None) and (yaw is None or -60 <= yaw <= 60)
+        ranges = spec.shape_ranges
+        assert np.all(edited.shape >= ranges[:, 0]) and np.all(edited.shape <= ranges[:, 1])
+        params = edited
+
+
 def test_expression_presets(anny):
     presets = poses.expression_presets(anny)
     names = anny.spec.expression_names

@@ -42,19 +42,27 @@ def test_viewer_runs_are_summarized_against_the_pipeline_fps(monkeypatch):
 
     monkeypatch.setenv("DISPLAY", ":42")
     monkeypatch.setattr(subprocess, "run", fake_run)
-    timings = iter([40.0, 50.0, 30.0])  # the pipeline alone before, between and after the runs
-    report = bench._bench_viewer(_args(), Path("m.onnx"), "onnxruntime", lambda: next(timings))
-    assert [name for name, _ in bench.VIEWER_SCENARIOS] == ["random_edits", "playback"]
-    assert report["pipeline_fps"] == [40.0, 50.0, 30.0]
-    # Each run is rated against the mean of the two timings around it.
+    timings = iter([40.0, 50.0, 30.0, 50.0])  # the pipeline alone before and after each run
+    workloads = []
+
+    def time_pipeline(workload):
+        workloads.append(workload)
+        return next(timings)
+
+    report = bench._bench_viewer(_args(), Path("m.onnx"), "onnxruntime", time_pipeline)
+    assert [name for name, *_ in bench.VIEWER_SCENARIOS] == ["random_edits", "playback"]
+    # Each run is rated against the mean of the two timings around it, on the same kind of frames.
+    assert workloads == ["random-edits", "random-edits", "demo", "demo"]
+    assert report["pipeline_fps"] == {"random_edits": [40.0, 50.0], "playback": [30.0, 50.0]}
     assert report["random_edits"]["pipeline_fps"] == 45.0 and report["random_edits"]["neural_fps_share_of_bench"] == 0.8
     assert report["playback"]["pipeline_fps"] == 40.0 and report["playback"]["neural_fps_share_of_bench"] == 0.9
-    for name, _ in bench.VIEWER_SCENARIOS:
+    for name, *_ in bench.VIEWER_SCENARIOS:
         assert report[name]["ui_frame_ms_median"] == 12.0 and report[name]["latency_ms_median"] is None
     first, display = commands[0]
     assert display == ":42"
     assert ["--backend", "onnxruntime"] == first[first.index("--backend") : first.index("--backend") + 2]
     assert "256x256" in first and "1280x800" in first and "--script-random-edits" in first
+    assert first[first.index("--measure-alone-every") + 1] == "150"
     assert "--sequence" in commands[1][0] and first[first.index("--ui-gl-threads") + 1] == "0"
     assert first[first.index("--ui-pacing") + 1] == "auto" and first[first.index("--max-fps") + 1] == "60"
     assert not {"--overlap-stages", "--render-nice", "--gil-switch-ms", "--partial-redraw", "--whole-pixels"} & set(
@@ -94,6 +102,7 @@ def test_the_table_names_the_viewer_settings(capsys):
         "ui_frame_ms_p95": 15.0,
         "neural_fps": 40.0,
         "neural_fps_share_of_bench": 0.85,
+        "neural_fps_share_of_alone": 0.9,
         "latency_ms_median": 33.0,
         "rss_mb_end": 600.0,
     }
@@ -120,7 +129,7 @@ def test_the_table_names_the_viewer_settings(capsys):
             "backend": "onnxruntime",
             "ui_pacing": "frames",
             "ui_max_fps": 90.0,
-            "pipeline_fps": [47.0, 46.0, 48.0],
+            "pipeline_fps": {"random_edits": [47.0, 46.0], "playback": [46.0, 48.0]},
             "random_edits": {**scenario, "pipeline_fps": 46.5},
             "playback": {**scenario, "pipeline_fps": 47.0},
         },
@@ -128,5 +137,20 @@ def test_the_table_names_the_viewer_settings(capsys):
     bench._print_table(report)
     out = capsys.readouterr().out
     assert "cuda:0  bf16      interop" in out and "raster is the time to issue the draw" in out
-    assert "UI pacing frames, cap 90 fps" in out and "47.0 fps, 46.0 fps, 48.0 fps" in out
-    assert "85% of the pipeline's 46.5" in out and "latency 33.0 ms" in out
+    assert "UI pacing frames, cap 90 fps" in out and "timed before and after each run" in out
+    assert "85% of the pipeline's 46.5 (90% of the render worker alone" in out and "latency 33.0 ms" in out
+
+
+@pytest.mark.gl
+def test_the_pipeline_is_timed_on_either_workload(tmp_path):
+    from test_viewer_support import make_tiny_model
+
+    from smplpix_rt.pipeline import Pipeline, PipelineConfig
+
+    model = make_tiny_model(tmp_path / "tiny.onnx", size=64)
+    with Pipeline.open(PipelineConfig(model, "onnxruntime", 64, 64)) as pipeline:
+        for workload in ("demo", "random-edits"):
+            result = bench._bench_pipeline(pipeline, 8, overlapped=False, workload=workload)
+            assert result["end_to_end_fps"] > 0 and result["body_ms"] > 0 and "overlapped_fps" not in result
+        with pytest.raises(ValueError, match="unknown workload"):
+            bench._bench_pipeline(pipeline, 8, workload="walk")

@@ -239,3 +239,70 @@ def test_worker_options_are_checked():
         session_mod.WorkerOptions(overlap="always")
     with pytest.raises(ValueError, match="nice must lie in"):
         session_mod.WorkerOptions(nice=25)
+
+
+def _busy_worker_edit(ctl):
+    """Hold the worker in its first stage (it poses under ``body_lock``), then make an edit."""
+    session, state = ctl.session, ctl.state
+    _settle(ctl)
+    session.body_lock.acquire()
+    session.worker.submit(session.job(state.params, state.camera))
+    deadline = time.perf_counter() + 10
+    while session.worker.has_pending and time.perf_counter() < deadline:  # until the worker takes it
+        time.sleep(0.005)
+    assert not session.worker.ready and not session.worker.has_pending
+    pose = state.params.pose.copy()
+    pose[0, 1] = np.radians(20)
+    state.edit(params=state.params.replace(pose=pose), now=time.perf_counter())
+    ctl.update(1 / 30)
+
+
+@pytest.mark.parametrize("hold", [True, False])
+def test_edits_wait_in_the_state_while_the_worker_is_busy_when_held(controller, hold):
+    session = controller.session
+    session.options = session_mod.WorkerOptions(hold_edits=hold)
+    try:
+        _busy_worker_edit(controller)
+        # held: the edit stays in the state, to go to the worker once it is free; otherwise it
+        # waits in the worker's queue
+        assert controller.state.params_dirty is hold
+        assert session.worker.has_pending is not hold
+    finally:
+        session.body_lock.release()
+    _settle(controller)
+    assert not controller.state.params_dirty and session.worker.idle
+
+
+def test_time_alone_renders_every_job_and_leaves_nothing_to_show(controller):
+    _settle(controller)
+    session, state = controller.session, controller.state
+    jobs = [session.job(state.params, state.camera) for _ in range(5)]
+    completed = session.worker.completed
+    fps = session.time_alone(jobs)
+    assert fps > 0 and session.worker.completed == completed + 5
+    assert session.worker.poll() is None and session.worker.idle
+
+
+def test_measure_alone_pauses_rate_each_stretch_of_edits(controller, monkeypatch):
+    automation_mod = viewer_module("automation")
+    monkeypatch.setattr(automation_mod, "ALONE_FRAMES", 4)
+    options = automation_mod.AutomationOptions(random_edits=6, measure_alone_every=3)
+    automation = automation_mod.Automation(options, controller)
+    session = controller.session
+    deadline = time.perf_counter() + 60
+    while not automation.finished and time.perf_counter() < deadline:
+        automation.before_update(controller.state, time.perf_counter())
+        controller.update(1 / 30)
+        if automation.editing:
+            session.worker.wait(10)  # one edit per neural frame, as the frame-paced loop makes them
+        time.sleep(0.002)
+    assert automation.finished
+    report = automation.report()
+    assert len(report["alone_fps"]) == 3  # before the first edit, after the third, at the end
+    assert len(report["stretch_fps"]) == len(report["share_of_alone_per_stretch"]) == 2
+    stretch, alone = report["stretch_fps"], report["alone_fps"]
+    for k, share in enumerate(report["share_of_alone_per_stretch"]):
+        assert share == pytest.approx(stretch[k] / ((alone[k] + alone[k + 1]) / 2), rel=0.02)
+    assert report["neural_fps_share_of_alone"] > 0
+    # the timings' own frames are not the viewer's: 3 x 4 of them are left out
+    assert report["neural_frames"] <= report["edits"] + 1

@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 from imgui_bundle import imgui
 
+from smplpix_rt.body import poses
+
 from ..state import AppState
 from .widgets import named_sliders
 
 
 def random_shape(state: AppState, rng: np.random.Generator) -> np.ndarray:
     """(S,) float32 shape drawn around the neutral shape (sigma = range / 6), clipped to the ranges."""
-    ranges = state.spec.shape_ranges.astype(np.float64)
-    sigma = (ranges[:, 1] - ranges[:, 0]) / 6.0
-    values = state.neutral.shape + rng.normal(0.0, 1.0, len(sigma)) * sigma
-    return np.clip(values, ranges[:, 0], ranges[:, 1]).astype(np.float32)
+    return poses.random_shape(state.spec, state.neutral.shape, rng)
 
 
 def shape_panel(state: AppState) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from smplpix_rt.body import skinning as sk
 from smplpix_rt.body.base import BodyModel
 from smplpix_rt.body.pose_limits import mirror_name
-from smplpix_rt.contracts import BodySpec
+from smplpix_rt.contracts import BodyParams, BodySpec
 from smplpix_rt.errors import InputError
 
 # SMPL-X joint name -> Anny bone (only the joints presets use).
@@ -340,3 +340,37 @@ def random_pose(
     if not include_root:
         pose[0] = 0.0
     return pose.astype(np.float32)
+
+
+def random_shape(spec: BodySpec, neutral: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(S,) float32 shape drawn around ``neutral`` (sigma = a sixth of each range), clipped to the ranges."""
+    ranges = spec.shape_ranges.astype(np.float64)
+    sigma = (ranges[:, 1] - ranges[:, 0]) / 6.0
+    values = np.asarray(neutral, np.float64) + rng.normal(0.0, 1.0, len(sigma)) * sigma
+    return np.clip(values, ranges[:, 0], ranges[:, 1]).astype(np.float32)
+
+
+#: Every how many scripted edits the shape, and the camera's yaw, change too (:func:`random_edit`).
+RANDOM_EDIT_SHAPE_EVERY = 7
+RANDOM_EDIT_CAMERA_EVERY = 11
+
+
+def random_edit(
+    spec: BodySpec, params: BodyParams, neutral_shape: np.ndarray, rng: np.random.Generator, index: int
+) -> tuple[BodyParams, float | None]:
+    """Scripted edit number ``index`` from ``params``: what the viewer's measurement runs and the
+    bench's reference timings for them both render.
+
+    Every edit draws a new pose (a third of the limits; the root keeps its rotation), every 7th a
+    new shape, every 11th a new camera yaw in [-60, 60] degrees.
+
+    Returns:
+        The new parameters and the new yaw (degrees), or None to keep the camera.
+    """
+    pose = random_pose(spec, rng, scale=0.35)
+    pose[0] = params.pose[0]
+    changes = {"pose": pose}
+    if index % RANDOM_EDIT_SHAPE_EVERY == 0:
+        changes["shape"] = random_shape(spec, neutral_shape, rng)
+    yaw = float(rng.uniform(-60, 60)) if index % RANDOM_EDIT_CAMERA_EVERY == 0 else None
+    return params.replace(**changes), yaw

@@ -97,10 +97,10 @@ def _dest(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
 
 
-#: The viewer runs of ``--viewer``: (name, extra arguments).
+#: The viewer runs of ``--viewer``: (name, extra arguments, the pipeline workload it is rated against).
 VIEWER_SCENARIOS = (
-    ("random_edits", ["--script-random-edits", "1500"]),
-    ("playback", ["--sequence", "demo", "--exit-after", "20"]),
+    ("random_edits", ["--script-random-edits", "1500", "--measure-alone-every", "150"], "random-edits"),
+    ("playback", ["--sequence", "demo", "--exit-after", "20"], "demo"),
 )
 #: Frames (at least) of each pipeline timing that a viewer run is rated against: the viewer's runs
 #: take half a minute, and a one-second timing of a shared machine is too noisy to divide by.
@@ -116,21 +116,26 @@ VIEWER_KEYS = (
     "generator_ms",
     "rss_mb_end",
     "rss_growth_percent",
+    "neural_fps_share_of_alone",
+    "share_of_alone_per_stretch",
+    "alone_fps",
 )
 
 
 def _bench_viewer(
-    args: argparse.Namespace, model, backend: str, time_pipeline: Callable[[], float] | None = None
+    args: argparse.Namespace, model, backend: str, time_pipeline: Callable[[str], float] | None = None
 ) -> dict:
     """Run ``smplpix-viewer`` in a subprocess per scenario and collect its measurements.
 
     Args:
         args: the bench's command line.
         model, backend: what the viewer runs.
-        time_pipeline: times the pipeline alone and returns its end-to-end fps. It is called
-            before the first scenario and after each one (``report["pipeline_fps"]``), and each
-            scenario's neural fps is rated against the mean of the two timings around it: a shared
-            machine's speed drifts over the minutes the viewer runs take.
+        time_pipeline: times the pipeline alone on a workload (see :func:`_bench_pipeline`) and
+            returns its end-to-end fps. It is called right before and right after each scenario
+            with that scenario's workload (``report["pipeline_fps"]``), and the scenario's neural
+            fps is rated against the mean of the two: a shared machine's speed drifts over the
+            minutes the viewer runs take, and the viewer's random edits cost the pipeline more
+            per frame than the demo motion.
     """
     import os
     import subprocess
@@ -158,8 +163,10 @@ def _bench_viewer(
             "ui_max_fps": args.ui_max_fps,
             **{_dest(flag): getattr(args, _dest(flag)) for flag, *_ in VIEWER_PASSTHROUGH},
         }
-        around = [time_pipeline()] if time_pipeline is not None else []
-        for name, extra in VIEWER_SCENARIOS:
+        reference: dict[str, list[float]] = {}
+        for name, extra, workload in VIEWER_SCENARIOS:
+            if time_pipeline is not None:
+                reference[name] = [time_pipeline(workload)]
             stats = folder / f"{name}.json"
             done = subprocess.run(
                 [*command, *extra, "--stats-json", str(stats)], env=env, capture_output=True, text=True, timeout=600
@@ -170,10 +177,10 @@ def _bench_viewer(
             measured = json.loads(stats.read_text())
             report[name] = {key: measured.get(key) for key in VIEWER_KEYS}
             if time_pipeline is not None:
-                around.append(time_pipeline())
-                _rate(report[name], (around[-2] + around[-1]) / 2)
-        if around:
-            report["pipeline_fps"] = around
+                reference[name].append(time_pipeline(workload))
+                _rate(report[name], statistics.mean(reference[name]))
+        if reference:
+            report["pipeline_fps"] = reference
     return report
 
 
@@ -206,20 +213,40 @@ def _rate(scenario: dict, pipeline_fps: float) -> None:
     scenario["neural_fps_share_of_bench"] = round(fps / pipeline_fps, 3) if pipeline_fps else None
 
 
-def _bench_pipeline(pipeline, frames: int, overlapped: bool = True) -> dict:
+def _bench_pipeline(pipeline, frames: int, overlapped: bool = True, workload: str = "demo") -> dict:
+    """Time ``pipeline`` one frame at a time (and overlapped, for batch rendering).
+
+    ``workload``: ``"demo"``, the built-in demo motion (smooth poses and facial actions, fixed
+    camera); ``"random-edits"``, the viewer's scripted edits (a random pose every frame, a new
+    shape every 7th, a new camera yaw every 11th; :func:`smplpix_rt.body.poses.random_edit`).
+    """
+    import numpy as np
+
+    from smplpix_rt.body.poses import random_edit
     from smplpix_rt.body.sequence import demo_motion
     from smplpix_rt.camera import framing_orbit
 
     body = pipeline.body
     base = body.default_params()
-    camera = framing_orbit(body.forward(base).vertices).camera(pipeline.width, pipeline.height)
-    motion = demo_motion(body, frames + 5, 30.0)
+    orbit = framing_orbit(body.forward(base).vertices)
+    camera = orbit.camera(pipeline.width, pipeline.height)
+    if workload == "demo":
+        motion = demo_motion(body, frames + 5, 30.0)
+        requests = [(motion.params_at(i / 30.0, base), camera) for i in range(frames + 5)]
+    elif workload == "random-edits":
+        rng, params, requests = np.random.default_rng(0), base, []
+        for i in range(frames + 5):
+            params, yaw = random_edit(body.spec, params, base.shape, rng, i)
+            orbit = orbit if yaw is None else dataclasses.replace(orbit, yaw_deg=yaw)
+            requests.append((params, orbit.camera(pipeline.width, pipeline.height)))
+    else:
+        raise ValueError(f"unknown workload {workload!r}")
     stages = {"body_ms": [], "raster_ms": [], "generator_ms": [], "total_ms": []}
     start = None
     for i in range(frames + 5):
         if i == 5:  # warm-up done
             start = time.perf_counter()
-        frame = pipeline.render(motion.params_at(i / 30.0, base), camera)
+        frame = pipeline.render(*requests[i])
         if i >= 5:
             for key in stages:
                 stages[key].append(getattr(frame.timings, key))
@@ -235,7 +262,6 @@ def _bench_pipeline(pipeline, frames: int, overlapped: bool = True) -> dict:
     result["end_to_end_fps"] = round(frames / wall, 2)
     # batch rendering: the next frame rasterized while the generator runs
     if overlapped and pipeline.frame_path == "host":
-        requests = [(motion.params_at(i / 30.0, base), camera) for i in range(frames + 5)]
         stream = pipeline.render_many(requests, overlap=True)
         for _ in range(5):
             next(stream)
@@ -287,10 +313,10 @@ def run(args: argparse.Namespace) -> int:
         best = max(results, key=lambda r: r["end_to_end_fps"])
         config = PipelineConfig(model, best["backend"], width, height, args.body_model, args.body_model_path)
 
-        def time_pipeline() -> float:
+        def time_pipeline(workload: str) -> float:
             with Pipeline.open(config) as pipeline:
                 frames = max(args.frames, VIEWER_REFERENCE_FRAMES)
-                return _bench_pipeline(pipeline, frames, overlapped=False)["end_to_end_fps"]
+                return _bench_pipeline(pipeline, frames, overlapped=False, workload=workload)["end_to_end_fps"]
 
         report["viewer"] = _bench_viewer(args, model, best["backend"], time_pipeline)
     if not args.no_body_compare:
@@ -332,15 +358,16 @@ def _print_table(report: dict) -> None:
             f"viewer, {viewer['window'][0]}x{viewer['window'][1]} window, {viewer['backend']}, "
             f"UI pacing {viewer.get('ui_pacing', 'auto')}, cap {viewer.get('ui_max_fps', 60):g} fps, "
             f"overlapping stages {viewer.get('overlap_stages') or 'auto'} "
-            "(the pipeline alone, timed around the runs: "
-            f"{', '.join(f'{fps} fps' for fps in viewer.get('pipeline_fps', []))}):"
+            "(the pipeline alone on the same kind of frames, timed before and after each run):"
         )
-        for name, _ in VIEWER_SCENARIOS:
+        for name, *_ in VIEWER_SCENARIOS:
             v = viewer[name]
+            paired = v.get("neural_fps_share_of_alone")
+            paired = f" ({paired:.0%} of the render worker alone, timed in between)" if paired else ""
             print(
                 f"  {name:<13} UI frame {v['ui_frame_ms_median']} ms (p95 {v['ui_frame_ms_p95']}), "
                 f"neural {v['neural_fps']} fps = {v['neural_fps_share_of_bench']:.0%} of the pipeline's "
-                f"{v['pipeline_fps']}, latency {v['latency_ms_median']} ms, RSS {v['rss_mb_end']} MB"
+                f"{v['pipeline_fps']}{paired}, latency {v['latency_ms_median']} ms, RSS {v['rss_mb_end']} MB"
             )
     if "body" in report:
         print("body model update (ms):")
