@@ -4,7 +4,8 @@ The whole pipeline runs on the :class:`~smplpix_viewer.inference.InferenceWorker
 pose the body and rasterize the G-buffer in the worker's own headless EGL context, then run the
 generator on a second thread, which lets the next frame be posed and rasterized while the
 generator runs (``overlap``). The UI thread only submits :class:`RenderJob`\\ s (latest wins) and
-draws: it never waits for a stage, and it never competes with the pipeline for the GL thread.
+draws: it never waits for a stage (except in :meth:`RenderSession.time_alone`, a measurement), and
+it never competes with the pipeline for the GL thread.
 Each finished :class:`RenderedFrame` carries the mesh and the G-buffer it was made from, so the
 mesh and G-buffer views show exactly what the neural image shows.
 """
