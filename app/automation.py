@@ -166,10 +166,11 @@ class Automation:
         if self._stretch_start is not None:
             start, completed = self._stretch_start
             self._stretch_fps.append((worker.completed - completed) / (now - start))
-        jobs = []
-        orbit = state.camera
-        for k in range(ALONE_FRAMES):
-            params, yaw = _random_state(state, self._alone_rng, k)
+        from smplpix_rt.body.poses import random_edit
+
+        jobs, params, orbit = [], state.params, state.camera
+        for k in range(ALONE_FRAMES):  # edits that follow each other, as the script's do
+            params, yaw = random_edit(state.spec, params, state.neutral.shape, self._alone_rng, k)
             if yaw is not None:
                 orbit = dataclasses.replace(orbit, yaw_deg=yaw)
             jobs.append(session.job(params, orbit))

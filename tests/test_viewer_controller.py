@@ -306,3 +306,16 @@ def test_measure_alone_pauses_rate_each_stretch_of_edits(controller, monkeypatch
     assert report["neural_fps_share_of_alone"] > 0
     # the timings' own frames are not the viewer's: 3 x 4 of them are left out
     assert report["neural_frames"] <= report["edits"] + 1
+
+
+def test_the_worker_alone_renders_edits_like_the_script(controller, monkeypatch):
+    """The timed states follow each other as the scripted edits do: a new shape every 7th, not back and forth."""
+    automation_mod = viewer_module("automation")
+    captured = []
+    monkeypatch.setattr(controller.session, "time_alone", lambda jobs: captured.extend(jobs) or 1.0)
+    automation = automation_mod.Automation(automation_mod.AutomationOptions(random_edits=1), controller)
+    automation._time_alone(controller.state, time.perf_counter())
+    assert len(captured) == automation_mod.ALONE_FRAMES
+    shapes = [controller.state.params.shape] + [job.params.shape for job in captured]
+    changed = [k for k in range(len(captured)) if not np.array_equal(shapes[k + 1], shapes[k])]
+    assert changed == list(range(0, len(captured), 7))

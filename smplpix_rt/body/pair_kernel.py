@@ -1,11 +1,13 @@
 """The int8 × int16 matrix-vector kernel behind :class:`~smplpix_rt.body.kernels.PairedInt8Matrix`.
 
-Imported only when that matrix is used: it imports Numba and emits x86 AVX2 code. Each step
-multiplies 16 int8 entries (two matrix rows of 8 columns, interleaved) by the two int16 inputs of
-those rows and adds the pairs into 8 int32 accumulators: one ``vpmaddwd`` instruction. Numba's
-loop vectoriser does not find that instruction by itself (it widens to 32-bit multiplies, which
-made the kernel no faster than the int16 one), so :func:`_pair_madd` writes it as an LLVM
-intrinsic. Integer sums are exact, so the only rounding is the quantization of the inputs.
+Imported only when that matrix is used: it imports Numba and emits x86 AVX2 code. One
+``vpmaddwd`` instruction multiplies 16 entries (two matrix rows of 8 columns, interleaved, widened
+from int8 to int16) by the two int16 inputs of those rows and adds each pair into one of 8 int32
+accumulators. Numba's loop vectoriser does not find that instruction by itself (it widens to
+32-bit multiplies, which made the kernel no faster than the int16 one), so :func:`_pair_madd`
+writes it as an LLVM intrinsic. Integer sums are exact, so the only rounding is the quantization
+of the inputs. The kernel does no bounds checks: a column block's width must be a multiple of
+:data:`LANES` (``kernels.BLOCK`` is 128).
 """
 
 from __future__ import annotations
