@@ -185,9 +185,10 @@ class SmplxBody(BodyModel):
             arithmetic, Numba. ``"float32"``: the file's values through BLAS. ``"auto"``
             (default): int8 where it runs, else int16 with Numba kernels, else float32. A whole
             new pose on the reference box (one core, full-size generated file, skinning
-            included; two runs): float32 2.9–3.5 ms, int16 1.9–2.2 ms, int8 1.2–1.5 ms. On that file's random-noise
-            correctives int8 moved vertices by up to 0.3 mm against ``smplx``; pick int16 or
-            float32 when the mesh itself is the product (e.g. exported), not its rendering.
+            included; two runs): float32 2.9–3.5 ms, int16 1.9–2.2 ms, int8 1.2–1.5 ms. On that
+            file's random-noise correctives int8 moved vertices by up to 0.3 mm against
+            ``smplx``; pick int16 or float32 when the mesh itself is the product (e.g. exported),
+            not its rendering.
 
     Raises:
         BackendUnavailableError: the ``smplx`` package is not installed.
