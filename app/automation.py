@@ -20,7 +20,6 @@ neural frame rate nor the UI frame times.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import statistics
@@ -166,14 +165,12 @@ class Automation:
         if self._stretch_start is not None:
             start, completed = self._stretch_start
             self._stretch_fps.append((worker.completed - completed) / (now - start))
-        from smplpix_rt.body.poses import random_edit
+        from smplpix_rt.body.poses import random_edit_sequence
 
-        jobs, params, orbit = [], state.params, state.camera
-        for k in range(ALONE_FRAMES):  # edits that follow each other, as the script's do
-            params, yaw = random_edit(state.spec, params, state.neutral.shape, self._alone_rng, k)
-            if yaw is not None:
-                orbit = dataclasses.replace(orbit, yaw_deg=yaw)
-            jobs.append(session.job(params, orbit))
+        states = random_edit_sequence(  # edits that follow each other, as the script's do
+            state.spec, state.params, state.neutral.shape, state.camera, self._alone_rng, ALONE_FRAMES
+        )
+        jobs = [session.job(params, orbit) for params, orbit in states]
         before = worker.completed
         self._alone_fps.append(session.time_alone(jobs))
         after = time.perf_counter()

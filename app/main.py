@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--screenshot-delay needs --screenshot")
         if args.exit_after is not None and args.screenshot_delay >= args.exit_after:
             parser.error("--screenshot-delay must be shorter than --exit-after (the viewer quits first)")
+    if args.measure_alone_every and not args.script_random_edits:
+        parser.error("--measure-alone-every needs --script-random-edits")
     if not display_available():
         print(f"{PROG}: {NO_DISPLAY_MESSAGE}", file=sys.stderr)
         return 2

@@ -496,6 +496,7 @@ def test_screenshot_waits_for_the_layout_and_the_delay_then_is_taken_once(tmp_pa
         (["--render-nice", "20"], "--render-nice: expected a whole number from 0 to 19, got '20'"),
         (["--overlap-stages", "always"], "--overlap-stages: invalid choice: 'always'"),
         (["--gil-switch-ms", "0"], "--gil-switch-ms: expected a positive number"),
+        (["--measure-alone-every", "150"], "--measure-alone-every needs --script-random-edits"),
     ],
 )
 def test_arguments_that_cannot_work_are_refused(args, message, capsys):

@@ -15,13 +15,14 @@ the convention (swap left/right joints, keep the x component, negate y and z).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from smplpix_rt.body import skinning as sk
 from smplpix_rt.body.base import BodyModel
 from smplpix_rt.body.pose_limits import mirror_name
+from smplpix_rt.camera import OrbitCamera
 from smplpix_rt.contracts import BodyParams, BodySpec
 from smplpix_rt.errors import InputError
 
@@ -374,3 +375,20 @@ def random_edit(
         changes["shape"] = random_shape(spec, neutral_shape, rng)
     yaw = float(rng.uniform(-60, 60)) if index % RANDOM_EDIT_CAMERA_EVERY == 0 else None
     return params.replace(**changes), yaw
+
+
+def random_edit_sequence(
+    spec: BodySpec,
+    params: BodyParams,
+    neutral_shape: np.ndarray,
+    orbit: OrbitCamera,
+    rng: np.random.Generator,
+    count: int,
+) -> list[tuple[BodyParams, OrbitCamera]]:
+    """``count`` scripted edits (:func:`random_edit`) that follow each other from ``params`` and ``orbit``."""
+    states = []
+    for index in range(count):
+        params, yaw = random_edit(spec, params, neutral_shape, rng, index)
+        orbit = orbit if yaw is None else replace(orbit, yaw_deg=yaw)
+        states.append((params, orbit))
+    return states

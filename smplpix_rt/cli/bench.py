@@ -134,8 +134,8 @@ def _bench_viewer(
             returns its end-to-end fps. It is called right before and right after each scenario
             with that scenario's workload (``report["pipeline_fps"]``), and the scenario's neural
             fps is rated against the mean of the two: a shared machine's speed drifts over the
-            minutes the viewer runs take, and the viewer's random edits cost the pipeline more
-            per frame than the demo motion.
+            minutes the viewer runs take, and the viewer's random edits are another load on the
+            pipeline than the demo motion.
     """
     import os
     import subprocess
@@ -222,7 +222,7 @@ def _bench_pipeline(pipeline, frames: int, overlapped: bool = True, workload: st
     """
     import numpy as np
 
-    from smplpix_rt.body.poses import random_edit
+    from smplpix_rt.body.poses import random_edit_sequence
     from smplpix_rt.body.sequence import demo_motion
     from smplpix_rt.camera import framing_orbit
 
@@ -234,11 +234,8 @@ def _bench_pipeline(pipeline, frames: int, overlapped: bool = True, workload: st
         motion = demo_motion(body, frames + 5, 30.0)
         requests = [(motion.params_at(i / 30.0, base), camera) for i in range(frames + 5)]
     elif workload == "random-edits":
-        rng, params, requests = np.random.default_rng(0), base, []
-        for i in range(frames + 5):
-            params, yaw = random_edit(body.spec, params, base.shape, rng, i)
-            orbit = orbit if yaw is None else dataclasses.replace(orbit, yaw_deg=yaw)
-            requests.append((params, orbit.camera(pipeline.width, pipeline.height)))
+        states = random_edit_sequence(body.spec, base, base.shape, orbit, np.random.default_rng(0), frames + 5)
+        requests = [(params, view.camera(pipeline.width, pipeline.height)) for params, view in states]
     else:
         raise ValueError(f"unknown workload {workload!r}")
     stages = {"body_ms": [], "raster_ms": [], "generator_ms": [], "total_ms": []}
